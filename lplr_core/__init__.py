@@ -1,0 +1,134 @@
+r"""lplr_core: the numerical core of the LPLR companion.
+
+A small JAX library to see local Polyak-Lojasiewicz (PL) regions on real
+networks: models, empirical neural tangent kernels (NTKs), PL diagnostics and
+certificates, and gradient descent that records them as it runs. It is the
+companion to Aich, Aich & Wade, *From Sublinear to Linear: Local Convergence in
+Finite-Width Networks via Locally Polyak-Lojasiewicz Regions*, arXiv:2507.21429.
+
+Conventions (stated once, used everywhere)
+------------------------------------------
+Data :math:`(x_i, y_i)_{i=1}^n`, scalar outputs :math:`f(x;\theta)`,
+:math:`\theta \in \mathbb R^p`, residual :math:`u = f(X;\theta) - y`, Jacobian
+:math:`J = \partial f(X;\theta)/\partial\theta \in \mathbb R^{n\times p}`.
+
+* **Loss**: :math:`L(\theta) = \tfrac12 \|u\|^2` (a sum over samples, not a
+  mean); gradient :math:`\nabla L = J^\top u`.
+* **Empirical NTK**: :math:`\Theta(\theta) = J J^\top \in \mathbb R^{n\times n}`;
+  :math:`\lambda_0 = \lambda_{\min}(\Theta(\theta_0))`.
+* **PL inequality** on a set :math:`R`: :math:`\tfrac12\|\nabla L(\theta)\|^2
+  \ge \mu\,(L(\theta) - L^*)` for all :math:`\theta \in R`.
+* **PL ratio**: :math:`\rho(\theta) = \|\nabla L(\theta)\|^2 / (2(L(\theta) -
+  L^*))`; PL with constant :math:`\mu` holds at :math:`\theta` iff :math:`\rho
+  \ge \mu`. With :math:`L^* = 0`, :math:`\rho = u^\top\Theta u / \|u\|^2`, a
+  Rayleigh quotient, so :math:`\lambda_{\min}(\Theta) \le \rho \le
+  \lambda_{\max}(\Theta)`.
+* **Certificate**: :math:`\mu(r) = \lambda_0 - L_\Theta r` where
+  :math:`L_\Theta` bounds :math:`\|\Theta(\theta) - \Theta(\theta_0)\|_{op} /
+  \|\theta - \theta_0\|` on the ball of radius :math:`r`; certified radius
+  :math:`\lambda_0 / L_\Theta`.
+* **The 1/n bookkeeping**: with the mean loss :math:`\bar L = L/n`, the gradient
+  and the loss gap both pick up :math:`1/n`, so :math:`\bar\rho = \|\nabla\bar
+  L\|^2 / (2(\bar L - \bar L^*)) = \rho / n`: every PL constant, NTK eigenvalue
+  and :math:`L_\Theta` is divided by :math:`n` (the "mean-loss NTK" is
+  :math:`\Theta/n`), while the step size that gives the same iterates is
+  multiplied by :math:`n`. The product :math:`\eta\mu` (the linear rate) is
+  unchanged. This library always uses the sum loss, which reproduces the
+  paper's constant :math:`\mu = \lambda_0 - L_\Theta r(R)` with no :math:`1/n`.
+
+Public API
+----------
+Models (:mod:`lplr_core.models`): :class:`MLP`, :class:`CNN`, :class:`ResNetCNN`.
+Any ``apply_fn(params, x) -> (n,)`` over a pytree of parameters works with
+everything below.
+
+NTKs (:mod:`lplr_core.ntk`): :func:`empirical_ntk`, :func:`ntk_matvec`,
+:func:`infinite_width_ntk`, :func:`lambda_min`, :func:`lambda_max`,
+:func:`condition_number`, :func:`top_eigenvalues`.
+
+Diagnostics (:mod:`lplr_core.diagnostics`): :func:`pl_ratio`,
+:func:`lower_envelope`, :func:`parameter_drift`, :func:`kernel_drift`,
+:func:`lipschitz_along_path`, :func:`lipschitz_in_ball`, :func:`certificate`,
+:func:`certified_radius`, :func:`smoothness`, :func:`fit_linear_rate`,
+:func:`pl_bound`, :func:`kernel_distance`, :func:`kernel_target_alignment`.
+
+Training (:mod:`lplr_core.training`): :func:`gradient_descent`, :func:`sgd`,
+:func:`gradient_descent_sweep`, :class:`Trajectory`.
+
+Data: :mod:`lplr_core.data` (``binary_mnist`` and friends).
+
+Precision: computations run in the dtype of the inputs and parameters. For
+float64, call ``jax.config.update("jax_enable_x64", True)`` before creating
+arrays. The library runs on the CPU by default and on a GPU when JAX has one.
+"""
+
+from lplr_core.diagnostics import (
+    BallPLEstimate,
+    LipschitzEstimate,
+    RateFit,
+    certificate,
+    certified_radius,
+    fit_linear_rate,
+    gradient_norm_sq,
+    kernel_distance,
+    kernel_drift,
+    kernel_target_alignment,
+    lipschitz_along_path,
+    lipschitz_in_ball,
+    loss,
+    lower_envelope,
+    min_pl_ratio_in_ball,
+    operator_norm,
+    parameter_drift,
+    pl_bound,
+    pl_ratio,
+    pl_ratio_from_values,
+    rayleigh_quotient,
+    residual,
+    smoothness,
+    step_size_thresholds,
+    tree_norm,
+)
+from lplr_core.models import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
+from lplr_core.ntk import (
+    NTK_METHODS,
+    condition_number,
+    empirical_ntk,
+    infinite_width_ntk,
+    kernel_fn,
+    lambda_max,
+    lambda_min,
+    matrix_free_eigenvalues,
+    ntk_cost,
+    ntk_eigenvalues,
+    ntk_matvec,
+    top_eigenvalues,
+)
+from lplr_core.training import (
+    SweepResult,
+    Trajectory,
+    gradient_descent,
+    gradient_descent_sweep,
+    sgd,
+    stack_params,
+)
+
+from lplr_core import data  # noqa: E402  (lplr_core.data.binary_mnist after `import lplr_core`)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS", "PARAMETERIZATIONS", "NTK_METHODS",
+    "MLP", "CNN", "ResNetCNN", "param_count",
+    "empirical_ntk", "ntk_matvec", "ntk_cost", "kernel_fn", "infinite_width_ntk",
+    "ntk_eigenvalues", "lambda_min", "lambda_max", "condition_number", "top_eigenvalues",
+    "matrix_free_eigenvalues",
+    "loss", "residual", "gradient_norm_sq", "pl_ratio", "pl_ratio_from_values",
+    "rayleigh_quotient", "lower_envelope", "parameter_drift", "kernel_drift", "operator_norm",
+    "lipschitz_along_path", "lipschitz_in_ball", "LipschitzEstimate", "min_pl_ratio_in_ball",
+    "BallPLEstimate", "certificate", "certified_radius", "smoothness", "step_size_thresholds",
+    "fit_linear_rate", "RateFit", "pl_bound", "kernel_distance", "kernel_target_alignment",
+    "tree_norm",
+    "gradient_descent", "sgd", "gradient_descent_sweep", "stack_params", "Trajectory",
+    "SweepResult", "data",
+]

@@ -1,0 +1,264 @@
+"""Validation at the public boundary.
+
+Every public function of :mod:`lplr_core` checks its arguments here before any
+numerical code runs, so that a bad input raises a ``ValueError`` or
+``TypeError`` that names the argument, the value received and what is allowed,
+instead of a traceback from deep inside JAX. The numerical code behind this
+layer assumes valid inputs.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Callable, Iterable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = [
+    "describe",
+    "check_int",
+    "check_real",
+    "check_bool",
+    "check_choice",
+    "check_callable",
+    "check_array",
+    "check_targets",
+    "check_same_rows",
+    "check_same_features",
+    "check_params",
+    "check_apply_fn",
+    "check_key",
+    "check_sequence_of_ints",
+]
+
+
+def describe(value: Any) -> str:
+    """A short, readable description of a value for an error message."""
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return f"array of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    if len(text) > 80:
+        text = text[:77] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def _is_int(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, numbers.Integral):
+        return True
+    return isinstance(value, (np.ndarray, jax.Array)) and value.shape == () and \
+        np.issubdtype(value.dtype, np.integer)
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
+    """Return ``value`` as a Python int, or raise naming ``name``."""
+    allowed = "an integer"
+    if minimum is not None and maximum is not None:
+        allowed = f"an integer in [{minimum}, {maximum}]"
+    elif minimum is not None:
+        allowed = f"an integer >= {minimum}"
+    elif maximum is not None:
+        allowed = f"an integer <= {maximum}"
+    if not _is_int(value):
+        raise TypeError(f"{name} must be {allowed}; got {describe(value)}")
+    value = int(value)
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValueError(f"{name} must be {allowed}; got {value}")
+    return value
+
+
+def check_real(name: str, value: Any, *, minimum: float | None = None,
+               maximum: float | None = None, strict_min: bool = False,
+               allow_inf: bool = False) -> float:
+    """Return ``value`` as a finite Python float inside the stated range.
+
+    ``strict_min`` makes the lower bound exclusive (``value > minimum``).
+    """
+    if minimum is not None:
+        low = f"> {minimum}" if strict_min else f">= {minimum}"
+    else:
+        low = None
+    parts = ["a finite real number" if not allow_inf else "a real number (not NaN)"]
+    if low:
+        parts.append(low)
+    if maximum is not None:
+        parts.append(f"<= {maximum}")
+    allowed = " ".join(parts)
+    if isinstance(value, bool) or not (
+        isinstance(value, numbers.Real)
+        or (isinstance(value, (np.ndarray, jax.Array)) and value.shape == ()
+            and (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)))
+    ):
+        raise TypeError(f"{name} must be {allowed}; got {describe(value)}")
+    value = float(value)
+    if math.isnan(value) or (math.isinf(value) and not allow_inf):
+        raise ValueError(f"{name} must be {allowed}; got {value}")
+    if minimum is not None and (value < minimum or (strict_min and value == minimum)):
+        raise ValueError(f"{name} must be {allowed}; got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be {allowed}; got {value}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False; got {describe(value)}")
+    return bool(value)
+
+
+def check_choice(name: str, value: Any, allowed: Iterable[str]) -> str:
+    allowed = tuple(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(a) for a in allowed)}; got {describe(value)}")
+    return value
+
+
+def check_callable(name: str, value: Any) -> Callable:
+    if not callable(value):
+        raise TypeError(f"{name} must be callable; got {describe(value)}")
+    return value
+
+
+def check_sequence_of_ints(name: str, value: Any, *, minimum: int | None = None,
+                           min_length: int = 1) -> tuple[int, ...]:
+    """A non-empty sequence of integers (a single int is accepted as length 1)."""
+    if _is_int(value):
+        value = (value,)
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        raise TypeError(f"{name} must be a sequence of integers; got {describe(value)}")
+    items = list(value)
+    if len(items) < min_length:
+        raise ValueError(
+            f"{name} must contain at least {min_length} integer(s); got {describe(value)}")
+    out = []
+    for i, item in enumerate(items):
+        if not _is_int(item):
+            raise TypeError(f"{name}[{i}] must be an integer; got {describe(item)}")
+        if minimum is not None and int(item) < minimum:
+            raise ValueError(f"{name}[{i}] must be an integer >= {minimum}; got {int(item)}")
+        out.append(int(item))
+    return tuple(out)
+
+
+def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = None,
+                finite: bool = True, min_rows: int = 1, dtype: Any = None) -> jax.Array:
+    """Convert to a floating JAX array and check its rank and finiteness.
+
+    Integer and boolean inputs are promoted to the default float dtype; complex,
+    object and string inputs are rejected.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a real numeric array; got {describe(value)}")
+    try:
+        arr = np.asarray(value) if not isinstance(value, jax.Array) else value
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be a real numeric array; got {describe(value)}") from exc
+    kind = np.dtype(arr.dtype).kind
+    if kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a real numeric array (float, int or bool); got dtype {arr.dtype}")
+    if ndim is not None:
+        ndims = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in ndims:
+            want = " or ".join(str(d) for d in ndims)
+            raise ValueError(
+                f"{name} must have {want} dimension(s); got shape {tuple(arr.shape)}")
+    if arr.ndim >= 1 and arr.shape[0] < min_rows:
+        raise ValueError(
+            f"{name} must have at least {min_rows} row(s); got shape {tuple(arr.shape)}")
+    if dtype is not None:
+        arr = jnp.asarray(arr, dtype=dtype)
+    elif kind != "f":
+        arr = jnp.asarray(arr, dtype=jnp.result_type(float))
+    else:
+        arr = jnp.asarray(arr)
+    if finite and arr.size and not bool(jnp.all(jnp.isfinite(arr))):
+        bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
+        raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
+    return arr
+
+
+def check_targets(name: str, y: Any, n: int, *, dtype: Any = None) -> jax.Array:
+    """Targets of shape (n,) (a (n, 1) column is accepted and flattened)."""
+    arr = check_array(name, y, ndim=(1, 2), dtype=dtype)
+    if arr.ndim == 2:
+        if arr.shape[1] != 1:
+            raise ValueError(
+                f"{name} must have shape ({n},) (scalar outputs); got shape {tuple(arr.shape)}")
+        arr = arr[:, 0]
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"{name} must have one target per sample: expected {n}, got {arr.shape[0]}")
+    return arr
+
+
+def check_same_rows(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same number of samples; "
+            f"got {a.shape[0]} and {b.shape[0]}")
+
+
+def check_same_features(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    if a.shape[1:] != b.shape[1:]:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same feature dimension; "
+            f"got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
+
+
+def check_params(name: str, params: Any) -> Any:
+    """A non-empty pytree of finite floating arrays."""
+    leaves = jax.tree_util.tree_leaves(params)
+    if not leaves:
+        raise ValueError(f"{name} must be a non-empty pytree of arrays; got {describe(params)}")
+    for i, leaf in enumerate(leaves):
+        if not isinstance(leaf, (np.ndarray, jax.Array, numbers.Real)) or isinstance(leaf, bool):
+            raise TypeError(f"{name} leaf {i} must be an array; got {describe(leaf)}")
+        dt = np.dtype(getattr(leaf, "dtype", np.float64))
+        if dt.kind != "f":
+            raise TypeError(f"{name} leaf {i} must have a floating dtype; got {dt}")
+        if not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf)))):
+            raise ValueError(f"{name} leaf {i} must contain only finite values; got NaN/inf")
+    return params
+
+
+def check_apply_fn(name: str, apply_fn: Any, params: Any, x: jax.Array) -> None:
+    """Check that ``apply_fn(params, x)`` returns one scalar output per sample.
+
+    Uses ``jax.eval_shape``, so nothing is computed.
+    """
+    check_callable(name, apply_fn)
+    try:
+        out = jax.eval_shape(apply_fn, params, x)
+    except Exception as exc:
+        raise ValueError(
+            f"{name}(params, x) failed for x of shape {tuple(x.shape)}: "
+            f"{type(exc).__name__}: {exc}") from exc
+    shape = getattr(out, "shape", None)
+    if shape != (x.shape[0],):
+        raise ValueError(
+            f"{name}(params, x) must return shape ({x.shape[0]},) (one scalar output per "
+            f"sample); got {describe(out) if shape is None else 'shape ' + str(tuple(shape))}")
+    if not np.issubdtype(out.dtype, np.floating):
+        raise TypeError(f"{name}(params, x) must return floats; got dtype {out.dtype}")
+
+
+def check_key(name: str, key: Any) -> jax.Array:
+    """A JAX PRNG key; an int seed is accepted and turned into a key."""
+    if _is_int(key):
+        seed = check_int(name, key, minimum=0)
+        return jax.random.PRNGKey(seed)
+    if isinstance(key, jax.Array):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+            return key
+        if key.shape == (2,) and key.dtype == jnp.uint32:
+            return key
+    raise TypeError(
+        f"{name} must be a jax.random key (e.g. jax.random.PRNGKey(0)) or a non-negative int "
+        f"seed; got {describe(key)}")

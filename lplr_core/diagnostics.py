@@ -1,0 +1,627 @@
+r"""Diagnostics and certificates of a locally Polyak-Lojasiewicz region.
+
+Conventions (see the package docstring): loss :math:`L(\theta) = \tfrac12
+\|u\|^2` with residual :math:`u = f(X;\theta) - y`, gradient :math:`J^\top u`,
+NTK :math:`\Theta = J J^\top`. The empirical PL ratio is
+
+.. math:: \rho(\theta) = \frac{\|\nabla L(\theta)\|^2}{2 (L(\theta) - L^*)},
+
+so the PL inequality with constant :math:`\mu` holds at :math:`\theta` iff
+:math:`\rho(\theta) \ge \mu`. With :math:`L^* = 0`, :math:`\rho = u^\top \Theta u
+/ \|u\|^2` is a Rayleigh quotient of the NTK, hence :math:`\lambda_{\min}(\Theta)
+\le \rho \le \lambda_{\max}(\Theta)`.
+
+The certificate (the paper's constant, derived in this book by Weyl's
+inequality) is :math:`\mu(r) = \lambda_0 - L_\Theta r`, positive up to the
+certified radius :math:`\lambda_0 / L_\Theta`.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lplr_core._validation import (
+    check_apply_fn,
+    check_array,
+    check_choice,
+    check_int,
+    check_key,
+    check_params,
+    check_real,
+    check_targets,
+    describe,
+)
+from lplr_core.ntk import NTK_METHODS, _check_kernel, _mlp_of, empirical_ntk, kernel_fn
+
+__all__ = [
+    "loss",
+    "residual",
+    "gradient_norm_sq",
+    "pl_ratio",
+    "pl_ratio_from_values",
+    "rayleigh_quotient",
+    "lower_envelope",
+    "parameter_drift",
+    "kernel_drift",
+    "operator_norm",
+    "lipschitz_along_path",
+    "LipschitzEstimate",
+    "lipschitz_in_ball",
+    "BallPLEstimate",
+    "min_pl_ratio_in_ball",
+    "certificate",
+    "certified_radius",
+    "smoothness",
+    "step_size_thresholds",
+    "RateFit",
+    "fit_linear_rate",
+    "pl_bound",
+    "kernel_distance",
+    "kernel_target_alignment",
+    "tree_norm",
+]
+
+
+# --------------------------------------------------------------------- pytree helpers
+
+def tree_norm(tree: Any) -> jax.Array:
+    r"""Euclidean norm :math:`\|\theta\|_2` of a pytree, as if flattened into one vector."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
+
+
+def _tree_sub(a, b):
+    return jax.tree_util.tree_map(lambda u, v: u - v, a, b)
+
+
+def _tree_axpy(alpha, x, y):
+    return jax.tree_util.tree_map(lambda u, v: alpha * u + v, x, y)
+
+
+def _check_model_data(apply_fn, params, x, y):
+    params = check_params("params", params)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    y = check_targets("y", y, x.shape[0])
+    check_apply_fn("apply_fn", apply_fn, params, x)
+    return params, x, y
+
+
+def _check_same_structure(name_a, a, name_b, b):
+    sa, sb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
+    if sa != sb:
+        raise ValueError(f"{name_a} and {name_b} must have the same pytree structure")
+    for i, (u, v) in enumerate(zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))):
+        if jnp.shape(u) != jnp.shape(v):
+            raise ValueError(f"{name_a} and {name_b} leaf {i} shapes differ: "
+                             f"{jnp.shape(u)} and {jnp.shape(v)}")
+
+
+# ------------------------------------------------------------------ loss and PL ratio
+
+def _loss_fn(apply_fn, params, x, y):
+    u = apply_fn(params, x) - y
+    return 0.5 * jnp.sum(u * u)
+
+
+@partial(jax.jit, static_argnames=("apply_fn",))
+def _loss_and_grad_norm_sq(apply_fn, params, x, y):
+    value, grads = jax.value_and_grad(_loss_fn, argnums=1)(apply_fn, params, x, y)
+    return value, jnp.square(tree_norm(grads))
+
+
+def residual(apply_fn: Callable, params: Any, x: Any, y: Any) -> jax.Array:
+    r"""The residual :math:`u = f(X; \theta) - y`, shape ``(n,)``."""
+    params, x, y = _check_model_data(apply_fn, params, x, y)
+    return apply_fn(params, x) - y
+
+
+def loss(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
+    r"""The squared loss :math:`L(\theta) = \tfrac12 \|f(X;\theta) - y\|^2` (a sum, not a mean)."""
+    params, x, y = _check_model_data(apply_fn, params, x, y)
+    return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[0])
+
+
+def gradient_norm_sq(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
+    r""":math:`\|\nabla L(\theta)\|^2 = u^\top \Theta u`."""
+    params, x, y = _check_model_data(apply_fn, params, x, y)
+    return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[1])
+
+
+def pl_ratio_from_values(loss_value: Any, grad_norm_sq: Any, loss_star: float = 0.0) -> np.ndarray:
+    r""":math:`\rho = \|\nabla L\|^2 / (2 (L - L^*))`, elementwise over arrays.
+
+    Entries where :math:`L - L^* \le 0` or a value is not finite are ``NaN``
+    (the ratio is undefined there); :func:`lower_envelope` skips them.
+    """
+    loss_value = np.asarray(loss_value, dtype=float)
+    grad_norm_sq = np.asarray(grad_norm_sq, dtype=float)
+    if loss_value.shape != grad_norm_sq.shape:
+        raise ValueError(f"loss_value and grad_norm_sq must have the same shape; got "
+                         f"{loss_value.shape} and {grad_norm_sq.shape}")
+    loss_star = check_real("loss_star", loss_star)
+    gap = loss_value - loss_star
+    ok = np.isfinite(gap) & np.isfinite(grad_norm_sq) & (gap > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, grad_norm_sq / (2.0 * np.where(ok, gap, 1.0)), np.nan)
+
+
+def pl_ratio(apply_fn: Callable | Any, params: Any, x: Any = None, y: Any = None, *,
+             loss_star: float = 0.0) -> float | np.ndarray:
+    r"""The empirical PL ratio :math:`\rho(\theta) = \|\nabla L(\theta)\|^2 / (2(L(\theta) - L^*))`.
+
+    Two forms:
+
+    * ``pl_ratio(apply_fn, params, x, y, loss_star=0.0)`` evaluates the model
+      and returns a float;
+    * ``pl_ratio(loss, grad_norm_sq, loss_star=0.0)`` takes recorded values
+      (scalars or arrays, e.g. ``Trajectory.loss`` and
+      ``Trajectory.grad_norm_sq``) and is :func:`pl_ratio_from_values`.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)`` (or the loss values).
+      params: the parameters :math:`\theta` (or :math:`\|\nabla L\|^2` values).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      loss_star: the optimal value :math:`L^* \ge 0` (0 for an interpolating task).
+
+    Raises:
+      ValueError: in the model form, if :math:`L(\theta) \le L^*`, where the
+        ratio is undefined.
+    """
+    if not callable(apply_fn):
+        if x is not None or y is not None:
+            raise TypeError("pl_ratio takes either (apply_fn, params, x, y) or "
+                            f"(loss, grad_norm_sq); got a non-callable first argument "
+                            f"{describe(apply_fn)} together with x and y")
+        values = pl_ratio_from_values(apply_fn, params, loss_star)
+        return float(values) if values.ndim == 0 else values
+    if x is None or y is None:
+        raise TypeError("pl_ratio(apply_fn, params, x, y) needs x and y")
+    params, x, y = _check_model_data(apply_fn, params, x, y)
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    value, gsq = (float(v) for v in _loss_and_grad_norm_sq(apply_fn, params, x, y))
+    if not value - loss_star > 0:
+        raise ValueError(f"loss_star must be below the current loss L(theta) = {value:.6g} for the "
+                         f"PL ratio to be defined; got loss_star={loss_star}")
+    return gsq / (2.0 * (value - loss_star))
+
+
+def rayleigh_quotient(kernel: Any, vector: Any) -> float:
+    r""":math:`u^\top \Theta u / \|u\|^2`: the PL ratio at :math:`L^* = 0` with :math:`u` the residual."""
+    kernel = _check_kernel("kernel", kernel)
+    vector = check_array("vector", vector, ndim=1)
+    if vector.shape[0] != kernel.shape[0]:
+        raise ValueError(f"vector must have length {kernel.shape[0]} to match kernel; got "
+                         f"{vector.shape[0]}")
+    norm_sq = float(vector @ vector)
+    if norm_sq == 0:
+        raise ValueError("vector must be non-zero for a Rayleigh quotient")
+    return float(vector @ kernel @ vector) / norm_sq
+
+
+def lower_envelope(values: Any, start: int = 0) -> np.ndarray:
+    r"""Running minimum :math:`\min_{t_0 \le s \le t} \rho_s` for :math:`t \ge t_0 = ` ``start``.
+
+    ``NaN`` entries (undefined ratios) are skipped; the envelope is ``NaN``
+    only before the first defined value.
+
+    Args:
+      values: a 1-D array (e.g. ``Trajectory.pl_ratio``).
+      start: index :math:`t_0` where the stable regime begins.
+    Returns:
+      An array of length ``len(values) - start``.
+    """
+    values = np.asarray(check_array("values", values, ndim=1, finite=False), dtype=float)
+    start = check_int("start", start, minimum=0, maximum=max(0, values.shape[0] - 1))
+    tail = np.where(np.isnan(values[start:]), np.inf, values[start:])
+    env = np.minimum.accumulate(tail)
+    return np.where(np.isinf(env) & (env > 0), np.nan, env)
+
+
+def parameter_drift(params: Any, params0: Any, *, relative: bool = False) -> float:
+    r"""Parameter drift :math:`\|\theta - \theta_0\|_2`, or :math:`\|\theta - \theta_0\|_2 / \|\theta_0\|_2`."""
+    params = check_params("params", params)
+    params0 = check_params("params0", params0)
+    _check_same_structure("params", params, "params0", params0)
+    drift = float(tree_norm(_tree_sub(params, params0)))
+    if relative:
+        scale = float(tree_norm(params0))
+        if scale == 0:
+            raise ValueError("params0 must be non-zero for the relative drift")
+        return drift / scale
+    return drift
+
+
+def operator_norm(matrix: Any) -> float:
+    """Spectral norm (largest singular value); for a symmetric matrix, max |eigenvalue|."""
+    matrix = check_array("matrix", matrix, ndim=2)
+    return float(_op_norm(matrix))
+
+
+def _op_norm(matrix):
+    if matrix.shape[0] == matrix.shape[1]:
+        sym = 0.5 * (matrix + matrix.T)
+        if bool(jnp.allclose(sym, matrix, rtol=1e-6, atol=0.0)):
+            return jnp.max(jnp.abs(jnp.linalg.eigvalsh(sym)))
+    return jnp.linalg.norm(matrix, ord=2)
+
+
+def kernel_drift(kernel: Any, kernel0: Any) -> float:
+    r"""Kernel drift :math:`\|\Theta - \Theta_0\|_{op}`."""
+    kernel = check_array("kernel", kernel, ndim=2)
+    kernel0 = check_array("kernel0", kernel0, ndim=2)
+    if kernel.shape != kernel0.shape:
+        raise ValueError(f"kernel and kernel0 must have the same shape; got "
+                         f"{tuple(kernel.shape)} and {tuple(kernel0.shape)}")
+    return float(_op_norm(kernel - kernel0))
+
+
+def lipschitz_along_path(kernel_drifts: Any, param_drifts: Any) -> float:
+    r"""Path estimate :math:`\hat L_\Theta = \max_t \|\Theta_t - \Theta_0\|_{op} / \|\theta_t - \theta_0\|`.
+
+    Entries with zero parameter drift (e.g. :math:`t = 0`) or undefined values
+    are skipped. Raises if no entry is usable.
+    """
+    kd = np.asarray(check_array("kernel_drifts", kernel_drifts, ndim=1, finite=False), float)
+    pd = np.asarray(check_array("param_drifts", param_drifts, ndim=1, finite=False), float)
+    if kd.shape != pd.shape:
+        raise ValueError(f"kernel_drifts and param_drifts must have the same length; got "
+                         f"{kd.shape[0]} and {pd.shape[0]}")
+    ok = np.isfinite(kd) & np.isfinite(pd) & (pd > 0)
+    if not ok.any():
+        raise ValueError("param_drifts must contain at least one finite positive drift")
+    return float(np.max(kd[ok] / pd[ok]))
+
+
+class LipschitzEstimate(NamedTuple):
+    r"""Estimates of :math:`L_\Theta` in a ball of radius ``radius`` around :math:`\theta_0`."""
+    value: float          # the best (largest) estimate found
+    sampled: float        # max over random directions
+    ascent: float         # after projected gradient ascent (== sampled if no ascent)
+    radius: float
+    lambda0: float        # lambda_min(Theta(theta_0)), computed on the way
+
+
+def _random_direction(key, params, radius):
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(key, len(leaves))
+    noise = [jax.random.normal(k, jnp.shape(l), jnp.result_type(l)) for k, l in zip(keys, leaves)]
+    tree = jax.tree_util.tree_unflatten(treedef, noise)
+    return jax.tree_util.tree_map(lambda v: v * (radius / tree_norm(tree)), tree)
+
+
+def _project_to_sphere(delta, radius):
+    norm = tree_norm(delta)
+    return jax.tree_util.tree_map(lambda v: v * (radius / norm), delta)
+
+
+def _check_ball_args(radius, n_directions, ascent_steps, ascent_lr, key):
+    radius = check_real("radius", radius, minimum=0.0, strict_min=True)
+    n_directions = check_int("n_directions", n_directions, minimum=1)
+    ascent_steps = check_int("ascent_steps", ascent_steps, minimum=0)
+    ascent_lr = check_real("ascent_lr", ascent_lr, minimum=0.0, strict_min=True)
+    key = check_key("key", key)
+    return radius, n_directions, ascent_steps, ascent_lr, key
+
+
+def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
+                      n_directions: int = 8, ascent_steps: int = 0, ascent_lr: float = 0.1,
+                      key: Any = 0, method: str = "auto") -> LipschitzEstimate:
+    r"""Estimate :math:`L_\Theta = \sup_{\|\delta\| \le r} \|\Theta(\theta_0+\delta) - \Theta(\theta_0)\|_{op} / \|\delta\|`.
+
+    Two lower estimates of the supremum (each a valid witness of kernel change):
+
+    * **sampled directions**: ``n_directions`` perturbations drawn uniformly on
+      the sphere of radius ``r``;
+    * **ascent**: from the best sampled perturbation, ``ascent_steps`` steps of
+      projected gradient ascent on :math:`\|\Theta(\theta_0+\delta) -
+      \Theta_0\|_{op}` over the sphere, with normalized steps of length
+      ``ascent_lr * r``.
+
+    Cost: ``n_directions + 2 * ascent_steps`` kernel evaluations (each step
+    differentiates through the kernel).
+
+    Returns:
+      A :class:`LipschitzEstimate`; ``value`` is the larger of the two.
+    """
+    params0 = check_params("params0", params0)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    check_apply_fn("apply_fn", apply_fn, params0, x)
+    radius, n_directions, ascent_steps, ascent_lr, key = _check_ball_args(
+        radius, n_directions, ascent_steps, ascent_lr, key)
+    method = check_choice("method", method, NTK_METHODS)
+    kfn = kernel_fn(apply_fn, method)
+    kernel0 = kfn(params0, x)
+    lambda0 = float(jnp.linalg.eigvalsh(kernel0)[0])
+
+    def change(delta):
+        diff = kfn(_tree_axpy(1.0, delta, params0), x) - kernel0
+        return jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (diff + diff.T))))
+
+    change_jit = jax.jit(change)
+    keys = jax.random.split(key, n_directions)
+    best_delta, sampled = None, -math.inf
+    for k in keys:
+        delta = _random_direction(k, params0, radius)
+        value = float(change_jit(delta))
+        if value > sampled:
+            best_delta, sampled = delta, value
+    sampled /= radius
+    ascent = sampled
+    if ascent_steps:
+        grad_fn = jax.jit(jax.value_and_grad(change))
+        delta = best_delta
+        for _ in range(ascent_steps):
+            _, g = grad_fn(delta)
+            gnorm = tree_norm(g)
+            if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
+                break
+            delta = _project_to_sphere(_tree_axpy(ascent_lr * radius / gnorm, g, delta), radius)
+            ascent = max(ascent, float(change_jit(delta)) / radius)
+    return LipschitzEstimate(max(sampled, ascent), sampled, ascent, radius, lambda0)
+
+
+class BallPLEstimate(NamedTuple):
+    """Smallest PL ratio found in a ball, with the witness's distance."""
+    value: float        # min over everything tried
+    sampled: float      # min over random points
+    descent: float      # after projected descent on rho
+    radius: float
+
+
+def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radius: float, *,
+                         loss_star: float = 0.0, n_directions: int = 8,
+                         descent_steps: int = 0, descent_lr: float = 0.1,
+                         key: Any = 0) -> BallPLEstimate:
+    r"""Search for the smallest PL ratio :math:`\rho(\theta)` over :math:`\|\theta - \theta_0\| \le r`.
+
+    The measured counterpart of the certificate: by the book's derivation D1,
+    :math:`\rho(\theta) \ge \lambda_{\min}(\Theta(\theta)) \ge \lambda_0 - L_\Theta r`
+    on the ball when :math:`L_\Theta` bounds the kernel's Lipschitz constant.
+    Random points are drawn uniformly in the ball (radius ``r U^{1/p}``) and on
+    its sphere; ``descent_steps`` steps of projected gradient descent on
+    :math:`\rho` then refine the worst point. Every value returned is attained
+    at a point of the ball, so it is an upper estimate of the true minimum.
+    """
+    params0, x, y = _check_model_data(apply_fn, params0, x, y)
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    radius, n_directions, descent_steps, descent_lr, key = _check_ball_args(
+        radius, n_directions, descent_steps, descent_lr, key)
+
+    def rho(delta):
+        value, grads = jax.value_and_grad(_loss_fn, argnums=1)(
+            apply_fn, _tree_axpy(1.0, delta, params0), x, y)
+        gap = value - loss_star
+        return jnp.where(gap > 0, jnp.square(tree_norm(grads)) / (2 * gap), jnp.inf)
+
+    rho_jit = jax.jit(rho)
+    p = sum(np.size(l) for l in jax.tree_util.tree_leaves(params0))
+    keys = jax.random.split(key, 2 * n_directions)
+    best_delta, sampled = None, math.inf
+    for i, k in enumerate(keys):
+        kd, kr = jax.random.split(k)
+        scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
+        delta = _random_direction(kd, params0, radius * scale)
+        value = float(rho_jit(delta))
+        if value < sampled:
+            best_delta, sampled = delta, value
+    descent = sampled
+    if descent_steps and math.isfinite(sampled):
+        grad_fn = jax.jit(jax.grad(rho))
+        delta = best_delta
+        for _ in range(descent_steps):
+            g = grad_fn(delta)
+            gnorm = tree_norm(g)
+            if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
+                break
+            delta = _tree_axpy(-descent_lr * radius / gnorm, g, delta)
+            norm = float(tree_norm(delta))
+            if norm > radius:
+                delta = _project_to_sphere(delta, radius)
+            descent = min(descent, float(rho_jit(delta)))
+    return BallPLEstimate(min(sampled, descent), sampled, descent, radius)
+
+
+# --------------------------------------------------------------------- certificates
+
+def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
+    r"""The local PL constant :math:`\mu(r) = \lambda_0 - L_\Theta r` (the paper's constant).
+
+    ``radius`` may be a scalar or an array of radii (a certificate curve). A
+    non-positive value means that nothing is certified at that radius.
+    """
+    lambda0 = check_real("lambda0", lambda0)
+    lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
+    if np.ndim(radius) == 0:
+        return lambda0 - lipschitz * check_real("radius", radius, minimum=0.0)
+    r = np.asarray(check_array("radius", radius, ndim=1), float)
+    if (r < 0).any():
+        raise ValueError(f"radius must be >= 0 everywhere; got min {r.min()}")
+    return lambda0 - lipschitz * r
+
+
+def certified_radius(lambda0: float, lipschitz: float) -> float:
+    r"""The largest radius with a positive certificate, :math:`\lambda_0 / L_\Theta`.
+
+    ``inf`` when :math:`L_\Theta = 0` and :math:`\lambda_0 > 0` (a linear model);
+    ``0`` when :math:`\lambda_0 \le 0` (nothing is certified).
+    """
+    lambda0 = check_real("lambda0", lambda0)
+    lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
+    if lambda0 <= 0:
+        return 0.0
+    return math.inf if lipschitz == 0 else lambda0 / lipschitz
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "iters"))
+def _power_iteration(apply_fn, params, x, y, v0, iters):
+    grad = jax.grad(_loss_fn, argnums=1)
+
+    def hvp(v):
+        return jax.jvp(lambda p: grad(apply_fn, p, x, y), (params,), (v,))[1]
+
+    def body(_, state):
+        v, _ = state
+        hv = hvp(v)
+        eig = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(v),
+                                                  jax.tree_util.tree_leaves(hv)))
+        norm = tree_norm(hv)
+        v = jax.tree_util.tree_map(lambda a: a / jnp.where(norm > 0, norm, 1.0), hv)
+        return v, eig
+
+    v0 = jax.tree_util.tree_map(lambda a: a / tree_norm(v0), v0)
+    _, eig = jax.lax.fori_loop(0, iters, body, (v0, jnp.zeros((), tree_norm(v0).dtype)))
+    return eig
+
+
+def smoothness(apply_fn: Callable, params: Any, x: Any, y: Any, *, iters: int = 100,
+               key: Any = 0) -> float:
+    r"""Smoothness :math:`\beta`: the top eigenvalue of :math:`\nabla^2 L(\theta)` (sharpness).
+
+    Power iteration with Hessian-vector products (forward-over-reverse), so the
+    Hessian is never formed: each iteration costs about two gradient
+    evaluations. Power iteration finds the eigenvalue of largest magnitude;
+    for the squared loss near a minimum it is the largest positive one.
+
+    Args:
+      iters: number of power iterations (>= 1).
+      key: random start vector.
+    """
+    params, x, y = _check_model_data(apply_fn, params, x, y)
+    iters = check_int("iters", iters, minimum=1)
+    key = check_key("key", key)
+    v0 = _random_direction(key, params, 1.0)
+    return float(_power_iteration(apply_fn, params, x, y, v0, iters))
+
+
+def step_size_thresholds(beta: float) -> tuple[float, float]:
+    r"""The step sizes :math:`1/\beta` (descent-lemma rate) and :math:`2/\beta` (stability edge)."""
+    beta = check_real("beta", beta, minimum=0.0, strict_min=True)
+    return 1.0 / beta, 2.0 / beta
+
+
+class RateFit(NamedTuple):
+    r"""Least-squares fit of :math:`\log(L_t - L^*) \approx a + s\,t` over a window."""
+    slope: float      # s, per step
+    intercept: float  # a
+    rate: float       # q = exp(s): the fitted contraction factor per step
+    r2: float         # coefficient of determination of the fit
+    start: int        # first step of the window
+    stop: int         # last step of the window
+
+
+def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
+                    start: int = 0, stop: int | None = None) -> RateFit:
+    r"""Fit a linear (geometric) rate to a loss curve on the window ``[start, stop)``.
+
+    The slope of :math:`\log(L_t - L^*)` against :math:`t` gives
+    :math:`\hat q = e^{\text{slope}}`, to compare with :math:`1 - \eta\mu`.
+
+    Args:
+      losses: 1-D array of losses (e.g. ``Trajectory.loss``).
+      loss_star: :math:`L^*`.
+      steps: step index of each loss (default ``0, 1, 2, ...``; use
+        ``Trajectory.steps`` when recording every few steps).
+      start, stop: index window into ``losses`` (``stop=None`` is the end).
+    Raises:
+      ValueError: if the window has fewer than 2 points or a suboptimality
+        :math:`L_t - L^* \le 0` or non-finite inside it.
+    """
+    losses = np.asarray(check_array("losses", losses, ndim=1, finite=False), float)
+    loss_star = check_real("loss_star", loss_star)
+    n = losses.shape[0]
+    if steps is None:
+        steps = np.arange(n, dtype=float)
+    else:
+        steps = np.asarray(check_array("steps", steps, ndim=1), float)
+        if steps.shape[0] != n:
+            raise ValueError(f"steps must have one entry per loss ({n}); got {steps.shape[0]}")
+    start = check_int("start", start, minimum=0, maximum=max(0, n - 2))
+    stop = n if stop is None else check_int("stop", stop, minimum=start + 2, maximum=n)
+    gap = losses[start:stop] - loss_star
+    if not np.all(np.isfinite(gap)) or np.any(gap <= 0):
+        raise ValueError(
+            f"losses - loss_star must be finite and positive on the window [{start}, {stop}); "
+            f"min is {np.nanmin(gap) if np.isfinite(gap).any() else 'nan'} (loss_star={loss_star}). "
+            "Choose a window before divergence or convergence to round-off, or lower loss_star.")
+    t = steps[start:stop]
+    z = np.log(gap)
+    slope, intercept = np.polyfit(t, z, 1)
+    fitted = intercept + slope * t
+    ss_res = float(np.sum((z - fitted) ** 2))
+    ss_tot = float(np.sum((z - z.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    return RateFit(float(slope), float(intercept), float(np.exp(slope)), r2,
+                   int(t[0]), int(t[-1]))
+
+
+def pl_bound(loss0: float, step_size: float, mu: float, steps: Any, *,
+             loss_star: float = 0.0, beta: float | None = None) -> np.ndarray:
+    r"""The linear-rate bound on the suboptimality :math:`L(\theta_t) - L^*`.
+
+    :math:`(1 - \eta\mu)^t (L(\theta_0) - L^*)` (book derivation D2, for
+    :math:`\eta \le 1/\beta`); with ``beta`` given, the sharper factor
+    :math:`1 - 2\mu\eta(1 - \beta\eta/2)` valid for :math:`\eta < 2/\beta`.
+
+    Args:
+      loss0: :math:`L(\theta_0)`.
+      step_size: :math:`\eta > 0`.
+      mu: the PL constant :math:`\mu > 0`.
+      steps: an int ``T`` (returns ``t = 0..T``) or an array of step indices.
+    Returns:
+      The bound on :math:`L_t - L^*` at each step (clipped at 0 if the factor is
+      negative, which happens only when :math:`\eta\mu > 1`).
+    """
+    loss0 = check_real("loss0", loss0)
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    if loss0 < loss_star:
+        raise ValueError(f"loss0 must be >= loss_star={loss_star}; got {loss0}")
+    step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
+    mu = check_real("mu", mu, minimum=0.0, strict_min=True)
+    if np.ndim(steps) == 0:
+        t = np.arange(check_int("steps", steps, minimum=0) + 1, dtype=float)
+    else:
+        t = np.asarray(check_array("steps", steps, ndim=1), float)
+        if (t < 0).any():
+            raise ValueError("steps must be >= 0")
+    if beta is None:
+        factor = 1.0 - step_size * mu
+    else:
+        beta = check_real("beta", beta, minimum=0.0, strict_min=True)
+        if step_size >= 2.0 / beta:
+            raise ValueError(f"step_size must be < 2/beta = {2.0 / beta:.6g} for the bound with "
+                             f"beta; got {step_size}")
+        factor = 1.0 - 2.0 * mu * step_size * (1.0 - beta * step_size / 2.0)
+    factor = max(factor, 0.0)
+    return factor ** t * (loss0 - loss_star)
+
+
+def kernel_distance(kernel1: Any, kernel2: Any) -> float:
+    r"""Kernel distance :math:`1 - \langle K_1, K_2 \rangle_F / (\|K_1\|_F \|K_2\|_F)` (Fort et al. 2020).
+
+    0 for kernels equal up to a positive scale; at most 2.
+    """
+    k1 = check_array("kernel1", kernel1, ndim=2)
+    k2 = check_array("kernel2", kernel2, ndim=2)
+    if k1.shape != k2.shape:
+        raise ValueError(f"kernel1 and kernel2 must have the same shape; got {tuple(k1.shape)} "
+                         f"and {tuple(k2.shape)}")
+    n1, n2 = float(jnp.linalg.norm(k1)), float(jnp.linalg.norm(k2))
+    if n1 == 0 or n2 == 0:
+        raise ValueError("kernel1 and kernel2 must be non-zero")
+    return 1.0 - float(jnp.sum(k1 * k2)) / (n1 * n2)
+
+
+def kernel_target_alignment(kernel: Any, y: Any) -> float:
+    r"""Kernel-target alignment :math:`y^\top K y / (\|K\|_F \|y\|^2)` (Cristianini et al. 2002)."""
+    kernel = _check_kernel("kernel", kernel)
+    y = check_targets("y", y, kernel.shape[0])
+    ny, nk = float(y @ y), float(jnp.linalg.norm(kernel))
+    if ny == 0 or nk == 0:
+        raise ValueError("kernel and y must be non-zero")
+    return float(y @ kernel @ y) / (nk * ny)

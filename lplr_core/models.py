@@ -1,0 +1,392 @@
+"""Models: a fully connected network and two small convolutional networks.
+
+Every model here is a plain object with two pure functions, in the manner of
+optax and the stax-style libraries::
+
+    params = model.init(key, input_dim)   # a pytree (a list of dicts of arrays)
+    out = model.apply(params, x)          # x of shape (n, input_dim) -> out of shape (n,)
+
+so that ``model.apply`` is an ``apply_fn(params, x) -> (n,)`` usable with
+everything in :mod:`lplr_core` (NTKs, diagnostics, training). Any other function
+with that signature works too; only the ``"structured"`` NTK method needs to
+know that it is looking at an :class:`MLP`.
+
+Outputs are scalar: one real number per sample, the setting of the paper.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from lplr_core._validation import (
+    check_array,
+    check_choice,
+    check_int,
+    check_key,
+    check_real,
+    check_sequence_of_ints,
+)
+
+__all__ = ["ACTIVATIONS", "PARAMETERIZATIONS", "MLP", "CNN", "ResNetCNN", "param_count",
+           "activation_fn"]
+
+# Elementwise nonlinearities by name. "gelu" is the exact (erf-based) GELU, so
+# that its derivative is smooth and its Gaussian expectations are well defined.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "erf": jax.scipy.special.erf,
+    "gelu": lambda h: jax.nn.gelu(h, approximate=False),
+    "softplus": jax.nn.softplus,
+    "linear": lambda h: h,
+}
+
+PARAMETERIZATIONS = ("ntk", "standard")
+
+
+def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The elementwise function registered under ``name`` in :data:`ACTIVATIONS`."""
+    return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]
+
+
+def param_count(params: Any) -> int:
+    """Number of scalar parameters ``p`` in a pytree."""
+    return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+
+def _check_common(activation: str, parameterization: str, w_std: Any, b_std: Any):
+    check_choice("activation", activation, ACTIVATIONS)
+    check_choice("parameterization", parameterization, PARAMETERIZATIONS)
+    w_std = check_real("w_std", w_std, minimum=0.0, strict_min=True)
+    b_std = check_real("b_std", b_std, minimum=0.0)
+    return w_std, b_std
+
+
+def _check_x(x: Any, input_dim: int, model: str) -> jax.Array:
+    """Static shape check used inside ``apply`` (safe under ``jit``)."""
+    if not hasattr(x, "ndim"):
+        x = jnp.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must have shape (n, {input_dim}) for this {model}; "
+                         f"got shape {tuple(x.shape)}")
+    if x.shape[1] != input_dim:
+        raise ValueError(f"x must have {input_dim} features for these params; "
+                         f"got shape {tuple(x.shape)}")
+    return x
+
+
+@dataclass(frozen=True)
+class MLP:
+    r"""A fully connected network with scalar output.
+
+    With hidden widths ``widths = (n_1, ..., n_L)``, input dimension ``n_0 = d``,
+    ``n_{L+1} = 1``, activation :math:`\phi`, weight scale :math:`\sigma_w`
+    (``w_std``) and bias scale :math:`\sigma_b` (``b_std``), the forward pass is,
+    for :math:`l = 1, \dots, L+1` with :math:`x^{(0)} = x`,
+
+    * ``parameterization="ntk"`` (Jacot et al. 2018):
+      :math:`h^{(l)} = \frac{\sigma_w}{\sqrt{n_{l-1}}} W^{(l)} x^{(l-1)} + \sigma_b b^{(l)}`,
+      with every entry of :math:`W^{(l)}` and :math:`b^{(l)}` drawn i.i.d. from
+      :math:`\mathcal N(0, 1)`;
+    * ``parameterization="standard"``:
+      :math:`h^{(l)} = W^{(l)} x^{(l-1)} + b^{(l)}` with
+      :math:`W^{(l)}_{ij} \sim \mathcal N(0, \sigma_w^2 / n_{l-1})` and
+      :math:`b^{(l)}_i \sim \mathcal N(0, \sigma_b^2)`;
+
+    and :math:`x^{(l)} = \phi(h^{(l)})` for :math:`l \le L`; the output is
+    :math:`f(x; \theta) = h^{(L+1)}`. Both parameterizations define the same
+    function at initialization; they differ in their gradients, hence in the NTK
+    and in the step sizes gradient descent tolerates. ``widths=()`` is the linear
+    model :math:`f(x) = \frac{\sigma_w}{\sqrt d} w^\top x + \sigma_b b` (ntk).
+
+    Parameters are stored as a list of ``{"w": (n_{l-1}, n_l), "b": (n_l,)}``
+    dicts, first layer first.
+
+    Args:
+      widths: hidden-layer widths, an int or a sequence of ints ``>= 1`` (may be
+        empty for a linear model).
+      activation: one of ``"relu"``, ``"tanh"``, ``"erf"``, ``"gelu"``,
+        ``"softplus"``, ``"linear"``.
+      parameterization: ``"ntk"`` or ``"standard"``.
+      w_std: :math:`\sigma_w > 0`.
+      b_std: :math:`\sigma_b \ge 0` (``0`` removes the biases' effect in the ntk
+        parameterization and zero-initializes them in the standard one).
+    """
+
+    widths: tuple[int, ...]
+    activation: str = "relu"
+    parameterization: str = "ntk"
+    w_std: float = 1.0
+    b_std: float = 0.1
+
+    def __init__(self, widths: Any = (), activation: str = "relu",
+                 parameterization: str = "ntk", *, w_std: float = 1.0, b_std: float = 0.1):
+        if isinstance(widths, (tuple, list)) and len(widths) == 0:
+            widths = ()
+        else:
+            widths = check_sequence_of_ints("widths", widths, minimum=1)
+        w_std, b_std = _check_common(activation, parameterization, w_std, b_std)
+        object.__setattr__(self, "widths", tuple(widths))
+        object.__setattr__(self, "activation", activation)
+        object.__setattr__(self, "parameterization", parameterization)
+        object.__setattr__(self, "w_std", w_std)
+        object.__setattr__(self, "b_std", b_std)
+
+    @property
+    def depth(self) -> int:
+        """Number of hidden layers ``L``."""
+        return len(self.widths)
+
+    def layer_sizes(self, input_dim: int) -> tuple[int, ...]:
+        """``(n_0, n_1, ..., n_L, 1)``."""
+        return (input_dim, *self.widths, 1)
+
+    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> list[dict[str, jax.Array]]:
+        """Draw parameters; see the class docstring for the variances.
+
+        Args:
+          key: a ``jax.random`` key or a non-negative int seed.
+          input_dim: the input dimension ``d >= 1``.
+          dtype: floating dtype of the parameters (default: JAX's default float).
+        Returns:
+          A list of ``{"w", "b"}`` dicts, one per layer.
+        """
+        key = check_key("key", key)
+        input_dim = check_int("input_dim", input_dim, minimum=1)
+        dtype = _float_dtype(dtype)
+        sizes = self.layer_sizes(input_dim)
+        keys = jax.random.split(key, len(sizes) - 1)
+        params = []
+        for k, fan_in, fan_out in zip(keys, sizes[:-1], sizes[1:]):
+            kw, kb = jax.random.split(k)
+            w = jax.random.normal(kw, (fan_in, fan_out), dtype)
+            b = jax.random.normal(kb, (fan_out,), dtype)
+            if self.parameterization == "standard":
+                w = w * (self.w_std / math.sqrt(fan_in))
+                b = b * self.b_std
+            params.append({"w": w, "b": b})
+        return params
+
+    def scales(self, fan_in: int) -> tuple[float, float]:
+        """Multipliers ``(a, c)`` in ``h = a x W + c b`` for a layer of fan-in ``fan_in``."""
+        if self.parameterization == "ntk":
+            return self.w_std / math.sqrt(fan_in), self.b_std
+        return 1.0, 1.0
+
+    def forward(self, params: list[dict[str, jax.Array]], x: jax.Array):
+        """All intermediate values: ``(pre, post)`` lists.
+
+        ``post[0] = x`` and ``post[l] = phi(pre[l-1])``; ``pre[-1]`` has shape
+        ``(n, 1)`` and is the output. Used by the structured NTK.
+        """
+        phi = ACTIVATIONS[self.activation]
+        post = [x]
+        pre = []
+        for layer_index, layer in enumerate(params):
+            a, c = self.scales(layer["w"].shape[0])
+            h = a * (post[-1] @ layer["w"]) + c * layer["b"]
+            pre.append(h)
+            if layer_index < len(params) - 1:
+                post.append(phi(h))
+        return pre, post
+
+    def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
+        """The network's outputs, shape ``(n,)``, for inputs ``x`` of shape ``(n, d)``."""
+        if not isinstance(params, (list, tuple)) or len(params) != self.depth + 1:
+            raise ValueError(f"params must be the list of {self.depth + 1} layers returned by "
+                             f"MLP.init for widths {self.widths}; got {type(params).__name__}"
+                             f"{' of length ' + str(len(params)) if isinstance(params, (list, tuple)) else ''}")
+        x = _check_x(x, params[0]["w"].shape[0], "MLP")
+        pre, _ = self.forward(params, x)
+        return pre[-1][:, 0]
+
+    __call__ = apply
+
+
+def _float_dtype(dtype: Any) -> Any:
+    if dtype is None:
+        return jnp.result_type(float)
+    dt = np.dtype(dtype)
+    if dt.kind != "f":
+        raise TypeError(f"dtype must be a floating dtype (float32 or float64); got {dtype!r}")
+    return dt
+
+
+def _conv(x, w, scale):
+    return scale * lax.conv_general_dilated(
+        x, w, window_strides=(1, 1), padding="SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+def _avg_pool2(x):
+    # 2x2 average pooling, stride 2 (odd sizes are cropped).
+    n, h, w, c = x.shape
+    h2, w2 = h // 2, w // 2
+    x = x[:, : 2 * h2, : 2 * w2, :]
+    return x.reshape(n, h2, 2, w2, 2, c).mean(axis=(2, 4))
+
+
+class _ConvBase:
+    """Shared parts of the two convolutional models."""
+
+    image_shape: tuple[int, int, int]
+    activation: str
+    parameterization: str
+    w_std: float
+    b_std: float
+    kernel_size: int
+
+    def _setup(self, image_shape, activation, parameterization, w_std, b_std, kernel_size):
+        image_shape = check_sequence_of_ints("image_shape", image_shape, minimum=1)
+        if len(image_shape) != 3:
+            raise ValueError(f"image_shape must be (height, width, channels); got {image_shape}")
+        self.image_shape = image_shape
+        self.w_std, self.b_std = _check_common(activation, parameterization, w_std, b_std)
+        self.activation = activation
+        self.parameterization = parameterization
+        self.kernel_size = check_int("kernel_size", kernel_size, minimum=1)
+
+    @property
+    def input_dim(self) -> int:
+        return int(np.prod(self.image_shape))
+
+    def _layer(self, key, shape, fan_in, dtype):
+        kw, kb = jax.random.split(key)
+        w = jax.random.normal(kw, shape, dtype)
+        b = jax.random.normal(kb, (shape[-1],), dtype)
+        if self.parameterization == "standard":
+            w = w * (self.w_std / math.sqrt(fan_in))
+            b = b * self.b_std
+        return {"w": w, "b": b}
+
+    def _scales(self, fan_in):
+        if self.parameterization == "ntk":
+            return self.w_std / math.sqrt(fan_in), self.b_std
+        return 1.0, 1.0
+
+    def _conv_layer(self, layer, x):
+        k1, k2, cin, _ = layer["w"].shape
+        a, c = self._scales(k1 * k2 * cin)
+        return _conv(x, layer["w"], a) + c * layer["b"]
+
+    def _dense_layer(self, layer, x):
+        a, c = self._scales(layer["w"].shape[0])
+        return a * (x @ layer["w"]) + c * layer["b"]
+
+    def _check_init_args(self, key, input_dim, dtype):
+        key = check_key("key", key)
+        input_dim = check_int("input_dim", input_dim, minimum=1)
+        if input_dim != self.input_dim:
+            raise ValueError(f"input_dim must equal prod(image_shape) = {self.input_dim} for "
+                             f"image_shape {self.image_shape}; got {input_dim}")
+        return key, _float_dtype(dtype)
+
+    def _images(self, x):
+        x = _check_x(x, self.input_dim, type(self).__name__)
+        return x.reshape((x.shape[0], *self.image_shape))
+
+
+class CNN(_ConvBase):
+    r"""A small convolutional network with scalar output.
+
+    Inputs are flattened images, ``x`` of shape ``(n, H*W*C)``; they are reshaped
+    to ``image_shape = (H, W, C)``. For each entry of ``channels`` the network
+    applies a ``kernel_size`` x ``kernel_size`` convolution (stride 1, SAME
+    padding), the activation, and 2x2 average pooling; then global average
+    pooling and a dense read-out to one output. Parameterizations and
+    initialization follow :class:`MLP`, with a convolution's fan-in equal to
+    ``kernel_size**2 * C_in``.
+    """
+
+    def __init__(self, channels: Any = (8, 16), image_shape: Any = (28, 28, 1),
+                 activation: str = "relu", parameterization: str = "ntk", *,
+                 kernel_size: int = 3, w_std: float = 1.0, b_std: float = 0.1):
+        self.channels = check_sequence_of_ints("channels", channels, minimum=1)
+        self._setup(image_shape, activation, parameterization, w_std, b_std, kernel_size)
+
+    def __repr__(self):
+        return (f"CNN(channels={self.channels}, image_shape={self.image_shape}, "
+                f"activation={self.activation!r}, parameterization={self.parameterization!r})")
+
+    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> list[dict[str, jax.Array]]:
+        """Parameters for inputs of dimension ``input_dim = prod(image_shape)``."""
+        key, dtype = self._check_init_args(key, input_dim, dtype)
+        keys = jax.random.split(key, len(self.channels) + 1)
+        k = self.kernel_size
+        params = []
+        cin = self.image_shape[2]
+        for key_l, cout in zip(keys[:-1], self.channels):
+            params.append(self._layer(key_l, (k, k, cin, cout), k * k * cin, dtype))
+            cin = cout
+        params.append(self._layer(keys[-1], (cin, 1), cin, dtype))
+        return params
+
+    def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
+        """Outputs of shape ``(n,)``."""
+        phi = ACTIVATIONS[self.activation]
+        z = self._images(x)
+        for layer in params[:-1]:
+            z = _avg_pool2(phi(self._conv_layer(layer, z)))
+        z = z.mean(axis=(1, 2))
+        return self._dense_layer(params[-1], z)[:, 0]
+
+    __call__ = apply
+
+
+class ResNetCNN(_ConvBase):
+    r"""A small ResNet-style convolutional network with scalar output.
+
+    A stem convolution to ``channels`` channels, then ``blocks`` residual blocks
+    ``z <- (z + conv(phi(conv(phi(z))))) / sqrt(2)`` (the ``1/sqrt(2)`` keeps the
+    forward variance constant across blocks), a 2x2 average pooling after every
+    ``pool_every`` blocks, global average pooling and a dense read-out.
+    Parameterizations and initialization follow :class:`MLP`.
+    """
+
+    def __init__(self, channels: int = 16, blocks: int = 2, image_shape: Any = (28, 28, 1),
+                 activation: str = "relu", parameterization: str = "ntk", *,
+                 kernel_size: int = 3, pool_every: int = 1, w_std: float = 1.0,
+                 b_std: float = 0.1):
+        self.channels = check_int("channels", channels, minimum=1)
+        self.blocks = check_int("blocks", blocks, minimum=0)
+        self.pool_every = check_int("pool_every", pool_every, minimum=1)
+        self._setup(image_shape, activation, parameterization, w_std, b_std, kernel_size)
+
+    def __repr__(self):
+        return (f"ResNetCNN(channels={self.channels}, blocks={self.blocks}, "
+                f"image_shape={self.image_shape}, activation={self.activation!r}, "
+                f"parameterization={self.parameterization!r})")
+
+    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> dict[str, Any]:
+        """Parameters ``{"stem", "blocks": [[conv, conv], ...], "head"}``."""
+        key, dtype = self._check_init_args(key, input_dim, dtype)
+        k, c = self.kernel_size, self.channels
+        keys = jax.random.split(key, 2 * self.blocks + 2)
+        cin = self.image_shape[2]
+        stem = self._layer(keys[0], (k, k, cin, c), k * k * cin, dtype)
+        blocks = [[self._layer(keys[1 + 2 * i], (k, k, c, c), k * k * c, dtype),
+                   self._layer(keys[2 + 2 * i], (k, k, c, c), k * k * c, dtype)]
+                  for i in range(self.blocks)]
+        head = self._layer(keys[-1], (c, 1), c, dtype)
+        return {"stem": stem, "blocks": blocks, "head": head}
+
+    def apply(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
+        """Outputs of shape ``(n,)``."""
+        phi = ACTIVATIONS[self.activation]
+        z = self._conv_layer(params["stem"], self._images(x))
+        for i, (conv1, conv2) in enumerate(params["blocks"]):
+            branch = self._conv_layer(conv2, phi(self._conv_layer(conv1, phi(z))))
+            z = (z + branch) / math.sqrt(2.0)
+            if (i + 1) % self.pool_every == 0:
+                z = _avg_pool2(z)
+        z = phi(z).mean(axis=(1, 2))
+        return self._dense_layer(params["head"], z)[:, 0]
+
+    __call__ = apply

@@ -1,0 +1,605 @@
+r"""Empirical and infinite-width neural tangent kernels, and their spectra.
+
+For a model ``apply_fn(params, x) -> (n,)`` with parameters :math:`\theta \in
+\mathbb R^p`, the Jacobian of the outputs on inputs :math:`X_1` is :math:`J_1 =
+\partial f(X_1; \theta) / \partial \theta \in \mathbb R^{n_1 \times p}` and the
+empirical NTK is
+
+.. math:: \Theta(X_1, X_2; \theta) = J_1 J_2^\top \in \mathbb R^{n_1 \times n_2}.
+
+Three ways to compute it (Novak, Sohl-Dickstein & Schoenholz 2022, "Fast
+Finite Width Neural Tangent Kernel", give the general cost analysis). Below,
+:math:`F` is the cost of one forward pass on one sample (about :math:`2p` for a
+dense network), :math:`b` the number of samples per Jacobian block, and for the
+MLP :math:`n_l` the layer widths, :math:`W = \sum_l n_{l-1} n_l \approx p`,
+:math:`N = \sum_l n_l`:
+
+``"jacobian"`` (Jacobian contraction)
+    Per-sample gradients (``vmap`` of ``grad``) in blocks of ``b`` samples, then
+    :math:`\sum_{\text{leaves}} J_1 J_2^\top`. Time :math:`O((n_1 + n_2) F + n_1
+    n_2 p)` when one block holds all samples (blocks of the second argument are
+    recomputed otherwise); memory :math:`O(b\,p)`, with ``b`` chosen so that a
+    block stays under ``memory_budget`` bytes.
+``"ntvp"`` (NTK-vector products)
+    Column ``j`` of :math:`\Theta` is :math:`J_1 (J_2^\top e_j)`: a VJP through
+    :math:`f(X_2)` followed by a JVP through :math:`f(X_1)`. Time :math:`O(n_2
+    (n_1 + n_2) F)`; memory :math:`O(c\,(p + (n_1 + n_2) a))` for ``c`` columns at
+    a time, with :math:`a` the activations per sample. Never materializes
+    :math:`J`. The matrix-free :func:`ntk_matvec` is the same product for one
+    vector, for Lanczos / LOBPCG when :math:`n` is too large for the matrix.
+``"structured"`` (per-layer formula, :class:`~lplr_core.models.MLP` only)
+    With post-activations :math:`H_{l-1}` and back-propagated sensitivities
+    :math:`G_l = \partial f / \partial h^{(l)}`, and the layer's multipliers
+    :math:`a_l, c_l` (see :class:`~lplr_core.models.MLP`),
+    :math:`\Theta = \sum_l a_l^2 (H^{(1)}_{l-1} H^{(2)\top}_{l-1}) \odot
+    (G^{(1)}_l G^{(2)\top}_l) + c_l^2\, G^{(1)}_l G^{(2)\top}_l`.
+    Time :math:`O((n_1 + n_2) W + n_1 n_2 (d + 2N))`; memory :math:`O((n_1 + n_2)
+    N + n_1 n_2)`. Independent of :math:`p` in memory: it is exact to round-off
+    and orders of magnitude faster than the other two for wide networks.
+``"auto"``
+    ``"structured"`` when ``apply_fn`` is an :class:`~lplr_core.models.MLP`'s
+    ``apply``; otherwise ``"jacobian"`` when a block of ``min(n, 32)`` samples
+    fits in ``memory_budget``; otherwise ``"ntvp"``. :func:`ntk_cost` reports the
+    estimates behind the choice.
+
+With several JAX devices, the rows of :math:`\Theta` (the samples of
+:math:`X_1`) are sharded across them (``shard=None`` does so automatically).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from lplr_core._validation import (
+    check_apply_fn,
+    check_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_params,
+    check_real,
+    check_same_features,
+    describe,
+)
+from lplr_core.models import ACTIVATIONS, MLP, param_count
+
+__all__ = [
+    "NTK_METHODS",
+    "empirical_ntk",
+    "ntk_matvec",
+    "kernel_fn",
+    "ntk_cost",
+    "infinite_width_ntk",
+    "ntk_eigenvalues",
+    "lambda_min",
+    "lambda_max",
+    "condition_number",
+    "top_eigenvalues",
+    "matrix_free_eigenvalues",
+]
+
+NTK_METHODS = ("auto", "jacobian", "ntvp", "structured")
+DEFAULT_MEMORY_BUDGET = 1 << 30  # bytes for one Jacobian block (1 GiB)
+
+
+# --------------------------------------------------------------------------- helpers
+
+def _mlp_of(apply_fn: Any) -> MLP | None:
+    """The MLP whose ``apply`` this is, or None for any other function."""
+    if isinstance(apply_fn, MLP):
+        return apply_fn
+    owner = getattr(apply_fn, "__self__", None)
+    if isinstance(owner, MLP) and getattr(apply_fn, "__func__", None) is MLP.apply:
+        return owner
+    return None
+
+
+def _check_inputs(apply_fn, params, x1, x2):
+    params = check_params("params", params)
+    x1 = check_array("x1", x1, ndim=(2, 3, 4))
+    if x2 is not None:
+        x2 = check_array("x2", x2, ndim=(2, 3, 4))
+        check_same_features("x1", x1, "x2", x2)
+    check_apply_fn("apply_fn", apply_fn, params, x1)
+    return params, x1, x2
+
+
+def _result_dtype(params, x):
+    return jnp.result_type(*jax.tree_util.tree_leaves(params), x)
+
+
+def _single(apply_fn, params, xi):
+    """f(x_i) for one sample, as a scalar."""
+    return apply_fn(params, xi[None])[0]
+
+
+# ------------------------------------------------------------------------ structured
+
+@partial(jax.jit, static_argnames=("mlp",))
+def _structured_ntk(mlp: MLP, params, x1, x2):
+    phi = ACTIVATIONS[mlp.activation]
+
+    def sensitivities(x):
+        pre, post = mlp.forward(params, x)
+        # G_{L+1} = d f / d h^{(L+1)} = 1; back-propagate through the multipliers.
+        g = jnp.ones_like(pre[-1])
+        gs = [g]
+        for l in range(len(params) - 1, 0, -1):
+            a, _ = mlp.scales(params[l]["w"].shape[0])
+            dphi = jax.jvp(phi, (pre[l - 1],), (jnp.ones_like(pre[l - 1]),))[1]
+            g = (a * (g @ params[l]["w"].T)) * dphi
+            gs.append(g)
+        return post, gs[::-1]
+
+    post1, g1 = sensitivities(x1)
+    if x2 is None:
+        post2, g2 = post1, g1
+    else:
+        post2, g2 = sensitivities(x2)
+    kernel = 0.0
+    for l, layer in enumerate(params):
+        a, c = mlp.scales(layer["w"].shape[0])
+        gg = g1[l] @ g2[l].T
+        hh = post1[l] @ post2[l].T
+        kernel = kernel + (a * a) * hh * gg + (c * c) * gg
+    return kernel
+
+
+# -------------------------------------------------------------------------- jacobian
+
+@partial(jax.jit, static_argnames=("apply_fn",))
+def _per_sample_grads(apply_fn, params, x):
+    return jax.vmap(jax.grad(partial(_single, apply_fn)), in_axes=(None, 0))(params, x)
+
+
+@jax.jit
+def _contract(j1, j2):
+    def leaf(a, b):
+        return a.reshape(a.shape[0], -1) @ b.reshape(b.shape[0], -1).T
+    return sum(jax.tree_util.tree_leaves(jax.tree_util.tree_map(leaf, j1, j2)))
+
+
+def _jacobian_block_size(p: int, itemsize: int, memory_budget: int) -> int:
+    return max(1, int(memory_budget // (p * itemsize)))
+
+
+def _jacobian_ntk(apply_fn, params, x1, x2, memory_budget):
+    p = param_count(params)
+    itemsize = np.dtype(_result_dtype(params, x1)).itemsize
+    b = _jacobian_block_size(p, itemsize, memory_budget)
+    symmetric = x2 is None
+    x2_ = x1 if symmetric else x2
+    n1, n2 = x1.shape[0], x2_.shape[0]
+    if n1 <= b and n2 <= b:
+        j1 = _per_sample_grads(apply_fn, params, x1)
+        j2 = j1 if symmetric else _per_sample_grads(apply_fn, params, x2_)
+        return _contract(j1, j2)
+    rows = []
+    for i in range(0, n1, b):
+        j1 = _per_sample_grads(apply_fn, params, x1[i:i + b])
+        cols = []
+        for j in range(0, n2, b):
+            if symmetric and j == i:
+                cols.append(_contract(j1, j1))
+            else:
+                cols.append(_contract(j1, _per_sample_grads(apply_fn, params, x2_[j:j + b])))
+        rows.append(jnp.concatenate(cols, axis=1))
+    return jnp.concatenate(rows, axis=0)
+
+
+# ------------------------------------------------------------------------------ ntvp
+
+def _matvec_fn(apply_fn, params, x1, x2):
+    """v (n2,) -> Theta(x1, x2) v, by one VJP and one JVP."""
+    def matvec(v):
+        _, vjp = jax.vjp(lambda p: apply_fn(p, x2), params)
+        (tangent,) = vjp(v)
+        return jax.jvp(lambda p: apply_fn(p, x1), (params,), (tangent,))[1]
+    return matvec
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "columns"))
+def _ntvp_ntk(apply_fn, params, x1, x2, columns):
+    n2 = x2.shape[0]
+    matvec = _matvec_fn(apply_fn, params, x1, x2)
+    eye = jnp.eye(n2, dtype=_result_dtype(params, x2))
+    n_pad = (-n2) % columns
+    basis = jnp.concatenate([eye, jnp.zeros((n_pad, n2), eye.dtype)])
+    blocks = basis.reshape(-1, columns, n2)
+    out = jax.lax.map(jax.vmap(matvec), blocks)  # (blocks, columns, n1)
+    return out.reshape(-1, x1.shape[0])[:n2].T
+
+
+# --------------------------------------------------------------------------- sharding
+
+def _should_shard(shard: bool | None) -> bool:
+    if shard is None:
+        return jax.device_count() > 1
+    return check_bool("shard", shard) and jax.device_count() > 1
+
+
+def _shard_rows(x):
+    """Pad rows to a multiple of the device count and shard them."""
+    n_dev = jax.device_count()
+    mesh = jax.make_mesh((n_dev,), ("rows",))
+    pad = (-x.shape[0]) % n_dev
+    xp = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
+    return jax.device_put(xp, NamedSharding(mesh, PartitionSpec("rows")))
+
+
+def _replicate(tree):
+    mesh = jax.make_mesh((jax.device_count(),), ("rows",))
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+# ----------------------------------------------------------------------------- public
+
+def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
+             memory_budget: int = DEFAULT_MEMORY_BUDGET) -> dict[str, dict[str, float]]:
+    """Estimated floating-point operations and peak bytes of each NTK method.
+
+    This is the cost model behind ``method="auto"`` (see the module docstring).
+    The forward cost per sample ``F`` is taken from XLA's cost analysis of
+    ``apply_fn`` on one sample when available, else ``2 p``.
+
+    Returns:
+      ``{method: {"flops": ..., "bytes": ..., "available": bool}}`` for
+      ``"jacobian"``, ``"ntvp"`` and ``"structured"``.
+    """
+    params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
+    memory_budget = check_int("memory_budget", memory_budget, minimum=1)
+    n1 = x1.shape[0]
+    n2 = n1 if x2 is None else x2.shape[0]
+    p = param_count(params)
+    itemsize = np.dtype(_result_dtype(params, x1)).itemsize
+    forward = 2.0 * p
+    try:
+        analysis = jax.jit(apply_fn).lower(params, x1[:1]).compile().cost_analysis()
+        if isinstance(analysis, (list, tuple)):
+            analysis = analysis[0]
+        if analysis and analysis.get("flops", 0) > 0:
+            forward = float(analysis["flops"])
+    except Exception:  # cost analysis is best effort; fall back to 2p
+        pass
+    b = min(max(n1, n2), _jacobian_block_size(p, itemsize, memory_budget))
+    n_blocks1, n_blocks2 = math.ceil(n1 / b), math.ceil(n2 / b)
+    recompute = 1 if n_blocks1 == n_blocks2 == 1 else n_blocks1
+    costs = {
+        "jacobian": {
+            "flops": 3 * forward * (n1 + recompute * n2) + 2.0 * n1 * n2 * p,
+            "bytes": 2.0 * b * p * itemsize + n1 * n2 * itemsize,
+            "available": True,
+        },
+        "ntvp": {
+            "flops": 3 * forward * n2 * (n1 + n2),
+            "bytes": 32 * (p + (n1 + n2) * forward / max(p, 1)) * itemsize + n1 * n2 * itemsize,
+            "available": True,
+        },
+    }
+    mlp = _mlp_of(apply_fn)
+    if mlp is not None:
+        sizes = mlp.layer_sizes(x1.shape[1])
+        weights = sum(a * b_ for a, b_ in zip(sizes[:-1], sizes[1:]))
+        units = sum(sizes[1:])
+        costs["structured"] = {
+            "flops": 4.0 * (n1 + n2) * weights + 2.0 * n1 * n2 * (sizes[0] + 2 * units),
+            "bytes": 2.0 * (n1 + n2) * (sizes[0] + 2 * units) * itemsize + 3.0 * n1 * n2 * itemsize,
+            "available": True,
+        }
+    else:
+        costs["structured"] = {"flops": math.inf, "bytes": math.inf, "available": False}
+    return costs
+
+
+def _choose_method(apply_fn, params, x1, x2, memory_budget) -> str:
+    if _mlp_of(apply_fn) is not None:
+        return "structured"
+    p = param_count(params)
+    itemsize = np.dtype(_result_dtype(params, x1)).itemsize
+    n = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
+    if _jacobian_block_size(p, itemsize, memory_budget) >= min(n, 32):
+        return "jacobian"
+    return "ntvp"
+
+
+def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
+                  method: str = "auto", memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                  columns: int = 16, shard: bool | None = None) -> jax.Array:
+    r"""The empirical NTK :math:`\Theta(X_1, X_2; \theta) = J_1 J_2^\top`.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``, e.g. ``MLP(...).apply``.
+      params: the parameter pytree :math:`\theta`.
+      x1: inputs of shape ``(n1, ...)``.
+      x2: inputs of shape ``(n2, ...)``; ``None`` means ``x1`` (the result is
+        then symmetrized, which only removes round-off asymmetry).
+      method: ``"auto"``, ``"jacobian"``, ``"ntvp"`` or ``"structured"``; see the
+        module docstring for each method's time and memory.
+      memory_budget: bytes allowed for one block of per-sample gradients
+        (``"jacobian"``); also steers ``"auto"``.
+      columns: kernel columns computed at once by ``"ntvp"``.
+      shard: shard the rows across devices; ``None`` shards when JAX sees more
+        than one device.
+
+    Returns:
+      An array of shape ``(n1, n2)``.
+    """
+    params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
+    method = check_choice("method", method, NTK_METHODS)
+    memory_budget = check_int("memory_budget", memory_budget, minimum=1)
+    columns = check_int("columns", columns, minimum=1)
+    sharded = _should_shard(shard)
+    mlp = _mlp_of(apply_fn)
+    if method == "structured" and mlp is None:
+        raise ValueError(
+            "method='structured' needs the per-layer structure of the model, which is known "
+            f"only for lplr_core.models.MLP (pass mlp.apply); got apply_fn={describe(apply_fn)}. "
+            "Use method='jacobian', 'ntvp' or 'auto' for other functions.")
+    if method == "auto":
+        method = _choose_method(apply_fn, params, x1, x2, memory_budget)
+
+    n1 = x1.shape[0]
+    symmetric = x2 is None
+    if sharded:
+        x1_in, params = _shard_rows(x1), _replicate(params)
+        x2 = _replicate(x1 if symmetric else x2)
+    else:
+        x1_in = x1
+
+    if method == "structured":
+        kernel = _structured_ntk(mlp, params, x1_in, None if (symmetric and not sharded) else x2)
+    elif method == "jacobian":
+        kernel = _jacobian_ntk(apply_fn, params, x1_in,
+                               None if (symmetric and not sharded) else x2, memory_budget)
+    else:
+        kernel = _ntvp_ntk(apply_fn, params, x1_in, x1 if (symmetric and not sharded) else x2,
+                           columns)
+    kernel = kernel[:n1]
+    if sharded:
+        kernel = jax.device_put(kernel, jax.devices()[0])
+    return _symmetrize(kernel) if symmetric else kernel
+
+
+def kernel_fn(apply_fn: Callable, method: str = "auto", *, columns: int = 16) -> Callable:
+    r"""A pure, jittable and differentiable ``(params, x) -> Theta(x, x)``.
+
+    For use inside compiled programs (training diagnostics, ascent on the
+    kernel change): no validation, no blocking and no sharding happen inside.
+    ``"auto"`` is ``"structured"`` for an :class:`~lplr_core.models.MLP` and
+    ``"jacobian"`` otherwise.
+    """
+    method = check_choice("method", method, NTK_METHODS)
+    mlp = _mlp_of(apply_fn)
+    if method == "structured" and mlp is None:
+        raise ValueError("method='structured' is available only for lplr_core.models.MLP; "
+                         f"got apply_fn={describe(apply_fn)}")
+    if method == "auto":
+        method = "structured" if mlp is not None else "jacobian"
+    if method == "structured":
+        return lambda params, x: _symmetrize(_structured_ntk(mlp, params, x, None))
+    if method == "jacobian":
+        def jacobian_kernel(params, x):
+            jac = _per_sample_grads(apply_fn, params, x)
+            return _symmetrize(_contract(jac, jac))
+        return jacobian_kernel
+    return lambda params, x: _symmetrize(_ntvp_ntk(apply_fn, params, x, x, columns))
+
+
+def _symmetrize(kernel):
+    return 0.5 * (kernel + kernel.T)
+
+
+def ntk_matvec(apply_fn: Callable, params: Any, x1: Any, x2: Any = None) -> Callable:
+    r"""A jitted function ``v -> Theta(X_1, X_2) v``, never forming :math:`\Theta`.
+
+    ``v`` has shape ``(n2,)`` or ``(n2, k)`` (``k`` products at once). Each
+    product costs one VJP through :math:`f(X_2)` and one JVP through
+    :math:`f(X_1)`: time :math:`O((n_1 + n_2) F)`, memory :math:`O(p + (n_1 +
+    n_2) a)`. Use it with Lanczos or LOBPCG (see :func:`matrix_free_eigenvalues`)
+    when :math:`n` is too large for the matrix.
+    """
+    params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
+    x2_ = x1 if x2 is None else x2
+    n2 = x2_.shape[0]
+    single = jax.jit(_matvec_fn(apply_fn, params, x1, x2_))
+    batched = jax.jit(jax.vmap(_matvec_fn(apply_fn, params, x1, x2_), in_axes=1, out_axes=1))
+
+    def matvec(v):
+        v = jnp.asarray(v)
+        if v.ndim not in (1, 2) or v.shape[0] != n2:
+            raise ValueError(f"v must have shape ({n2},) or ({n2}, k); got {tuple(v.shape)}")
+        return single(v) if v.ndim == 1 else batched(v)
+
+    return matvec
+
+
+# ---------------------------------------------------------------------------- spectra
+
+def _check_kernel(name: str, kernel: Any) -> jax.Array:
+    kernel = check_array(name, kernel, ndim=2)
+    if kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) kernel matrix; got shape "
+                         f"{tuple(kernel.shape)}")
+    return kernel
+
+
+def ntk_eigenvalues(kernel: Any) -> jax.Array:
+    """All eigenvalues of a symmetric kernel matrix, ascending."""
+    kernel = _check_kernel("kernel", kernel)
+    return jnp.linalg.eigvalsh(0.5 * (kernel + kernel.T))
+
+
+def lambda_min(kernel: Any) -> float:
+    r""":math:`\lambda_{\min}(\Theta)`, the NTK spectral gap (the paper's :math:`\lambda_0` at :math:`\theta_0`)."""
+    return float(ntk_eigenvalues(kernel)[0])
+
+
+def lambda_max(kernel: Any) -> float:
+    r""":math:`\lambda_{\max}(\Theta)`."""
+    return float(ntk_eigenvalues(kernel)[-1])
+
+
+def condition_number(kernel: Any) -> float:
+    r""":math:`\kappa = \lambda_{\max} / \lambda_{\min}`; ``inf`` when :math:`\lambda_{\min} \le 0`."""
+    ev = ntk_eigenvalues(kernel)
+    lo, hi = float(ev[0]), float(ev[-1])
+    return math.inf if lo <= 0 else hi / lo
+
+
+def top_eigenvalues(kernel: Any, k: int) -> jax.Array:
+    """The ``k`` largest eigenvalues, descending."""
+    kernel = _check_kernel("kernel", kernel)
+    k = check_int("k", k, minimum=1, maximum=kernel.shape[0])
+    return ntk_eigenvalues(kernel)[::-1][:k]
+
+
+def matrix_free_eigenvalues(apply_fn: Callable, params: Any, x: Any, *, k: int = 1,
+                            which: str = "largest", tol: float = 1e-6,
+                            maxiter: int | None = None) -> np.ndarray:
+    """Extreme eigenvalues of :math:`\\Theta(X, X)` from :func:`ntk_matvec` (Lanczos).
+
+    Uses ``scipy.sparse.linalg.eigsh`` on a linear operator, so the kernel is
+    never formed: memory :math:`O(p + n)` per product.
+
+    Args:
+      k: how many eigenvalues (``1 <= k < n``).
+      which: ``"largest"`` or ``"smallest"``.
+    Returns:
+      The ``k`` eigenvalues, descending for ``"largest"``, ascending for
+      ``"smallest"``.
+    """
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    matvec = ntk_matvec(apply_fn, params, x)
+    n = jnp.asarray(x).shape[0]
+    k = check_int("k", k, minimum=1, maximum=max(1, n - 1))
+    which = check_choice("which", which, ("largest", "smallest"))
+    tol = check_real("tol", tol, minimum=0.0)
+    if maxiter is not None:
+        maxiter = check_int("maxiter", maxiter, minimum=1)
+    dtype = np.dtype(_result_dtype(params, jnp.asarray(x)))
+    op = LinearOperator((n, n), matvec=lambda v: np.asarray(matvec(jnp.asarray(v.ravel(), dtype))),
+                        dtype=dtype)
+    vals = eigsh(op, k=k, which="LA" if which == "largest" else "SA", tol=tol,
+                 maxiter=maxiter, return_eigenvectors=False)
+    vals = np.sort(vals)
+    return vals[::-1] if which == "largest" else vals
+
+
+# ------------------------------------------------------------------- infinite width
+
+_GH_NODES = 48
+
+
+def _gauss_expectations(phi, qa, qb, c):
+    """E[phi(u) phi(v)] and E[phi'(u) phi'(v)] for (u, v) ~ N(0, [[qa, c], [c, qb]]).
+
+    Elementwise over broadcast arrays. 2-D Gauss-Hermite quadrature (probabilists'
+    nodes), written with the Cholesky factor u = sqrt(qa) z1,
+    v = sqrt(qb) (rho z1 + sqrt(1 - rho^2) z2); exact for polynomials of degree
+    < 96 in each variable, accurate to about 1e-10 for the smooth activations.
+    """
+    qa, qb, c = jnp.broadcast_arrays(qa, qb, c)
+    z, w = np.polynomial.hermite_e.hermegauss(_GH_NODES)
+    w = jnp.asarray(w / math.sqrt(2 * math.pi), c.dtype)
+    z = jnp.asarray(z, c.dtype)
+    dphi = lambda h: jax.jvp(phi, (h,), (jnp.ones_like(h),))[1]  # noqa: E731
+    sa, sb = jnp.sqrt(qa), jnp.sqrt(qb)
+    rho = jnp.clip(jnp.where(sa * sb > 0, c / jnp.where(sa * sb > 0, sa * sb, 1.0), 0.0),
+                   -1.0, 1.0)
+    comp = jnp.sqrt(jnp.maximum(1.0 - rho ** 2, 0.0))
+
+    def one_node(zw):
+        z1, w1 = zw
+        u = sa * z1
+        v = sb[..., None] * (rho[..., None] * z1 + comp[..., None] * z)
+        return (w1 * phi(u) * (phi(v) * w).sum(-1),
+                w1 * dphi(u) * (dphi(v) * w).sum(-1))
+
+    e_phi, e_dphi = jax.lax.map(one_node, (z, w))
+    return e_phi.sum(0), e_dphi.sum(0)
+
+
+def _closed_form_expectations(activation, qa, qb, c):
+    """The same expectations in closed form for relu, erf and linear (elementwise)."""
+    qa, qb, c = jnp.broadcast_arrays(qa, qb, c)
+    if activation == "relu":
+        s = jnp.sqrt(qa * qb)
+        cos = jnp.clip(jnp.where(s > 0, c / jnp.where(s > 0, s, 1.0), 0.0), -1.0, 1.0)
+        theta = jnp.arccos(cos)
+        e_phi = s / (2 * math.pi) * (jnp.sin(theta) + (math.pi - theta) * cos)
+        e_dphi = (math.pi - theta) / (2 * math.pi)
+        return e_phi, e_dphi
+    if activation == "erf":
+        a = (1 + 2 * qa) * (1 + 2 * qb)
+        e_phi = (2 / math.pi) * jnp.arcsin(jnp.clip(2 * c / jnp.sqrt(a), -1.0, 1.0))
+        e_dphi = (4 / math.pi) / jnp.sqrt(a - 4 * c ** 2)
+        return e_phi, e_dphi
+    if activation == "linear":
+        return c, jnp.ones_like(c)
+    raise KeyError(activation)
+
+
+def infinite_width_ntk(mlp: MLP, x1: Any, x2: Any = None) -> jax.Array:
+    r"""The analytic NTK of :class:`MLP` (ntk parameterization) as all widths grow.
+
+    With :math:`\Sigma^{(1)}(x, x') = \sigma_w^2 x^\top x'/d + \sigma_b^2` and, for
+    :math:`l = 1, \dots, L`, :math:`(u, v) \sim \mathcal N(0, \Sigma^{(l)})` on the
+    pair,
+
+    .. math::
+        \Sigma^{(l+1)} = \sigma_w^2\,\mathbb E[\phi(u)\phi(v)] + \sigma_b^2, \quad
+        \dot\Sigma^{(l+1)} = \sigma_w^2\,\mathbb E[\phi'(u)\phi'(v)], \quad
+        \Theta^{(l+1)} = \Theta^{(l)} \dot\Sigma^{(l+1)} + \Sigma^{(l+1)},
+
+    with :math:`\Theta^{(1)} = \Sigma^{(1)}`; the result is :math:`\Theta^{(L+1)}`
+    (Jacot et al. 2018). The expectations are closed forms for ``"relu"`` (the
+    arc-cosine kernel), ``"erf"`` (Williams 1997) and ``"linear"``, and a 48 x 48
+    Gauss-Hermite quadrature for ``"tanh"``, ``"gelu"`` and ``"softplus"``.
+
+    The empirical NTK of a network with all hidden widths ``m`` converges to this
+    kernel as ``m -> infinity``, with fluctuations of order ``1/sqrt(m)``.
+
+    Raises:
+      ValueError: for the standard parameterization, whose NTK grows with the
+        width and has no finite limit.
+    """
+    if not isinstance(mlp, MLP):
+        raise TypeError(f"mlp must be an lplr_core.models.MLP; got {describe(mlp)}")
+    if mlp.parameterization != "ntk":
+        raise ValueError(
+            "infinite_width_ntk needs mlp.parameterization == 'ntk': in the standard "
+            "parameterization the NTK grows with the width and has no finite limit; got "
+            f"parameterization={mlp.parameterization!r}")
+    x1 = check_array("x1", x1, ndim=2)
+    if x2 is not None:
+        x2 = check_array("x2", x2, ndim=2)
+        check_same_features("x1", x1, "x2", x2)
+    x2_ = x1 if x2 is None else x2
+    d = x1.shape[1]
+    sw2, sb2 = mlp.w_std ** 2, mlp.b_std ** 2
+    sigma = sw2 * (x1 @ x2_.T) / d + sb2
+    q1 = sw2 * jnp.sum(x1 * x1, axis=1) / d + sb2
+    q2 = sw2 * jnp.sum(x2_ * x2_, axis=1) / d + sb2
+    theta = sigma
+    phi = ACTIVATIONS[mlp.activation]
+    if mlp.activation in ("relu", "erf", "linear"):
+        expect = partial(_closed_form_expectations, mlp.activation)
+    else:
+        expect = partial(_gauss_expectations, phi)
+    for _ in range(mlp.depth):
+        e_phi, e_dphi = expect(q1[:, None], q2[None, :], sigma)
+        sigma = sw2 * e_phi + sb2
+        theta = theta * (sw2 * e_dphi) + sigma
+        q1 = sw2 * expect(q1, q1, q1)[0] + sb2
+        q2 = sw2 * expect(q2, q2, q2)[0] + sb2
+    if x2 is None:
+        theta = 0.5 * (theta + theta.T)
+    return theta

@@ -1,0 +1,567 @@
+r"""Gradient descent with on-the-fly LPLR diagnostics, as one compiled program.
+
+:func:`gradient_descent` runs full-batch gradient descent on
+:math:`L(\theta) = \tfrac12\|f(X;\theta) - y\|^2`,
+:math:`\theta_{t+1} = \theta_t - \eta \nabla L(\theta_t)`, as a single
+``jax.jit``-compiled ``lax.scan``: Python is not re-entered between records.
+Every ``record_every`` steps it records the loss, :math:`\|\nabla L\|^2`, the
+parameter drift :math:`\|\theta_t - \theta_0\|` and the PL ratio; every
+``ntk_every`` steps it also computes the empirical NTK and records
+:math:`\lambda_{\min}`, :math:`\lambda_{\max}` and the kernel drift
+:math:`\|\Theta_t - \Theta_0\|_{op}`.
+
+Divergence is a result, not a crash: at the first step ``t`` where the loss or
+gradient stops being finite, training stops (later iterations leave the
+parameters unchanged), ``Trajectory.diverged_at = t``, the records are cut at
+that step and ``Trajectory.params`` are the last finite parameters.
+
+:func:`gradient_descent_sweep` runs many seeds and step sizes as one
+``vmap``-ed program, sharded across devices when there are several;
+:func:`sgd` is the mini-batch variant used for the convolutional networks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache, partial
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from lplr_core._validation import (
+    check_apply_fn,
+    check_array,
+    check_bool,
+    check_choice,
+    check_int,
+    check_key,
+    check_params,
+    check_real,
+    check_targets,
+    describe,
+)
+from lplr_core.diagnostics import _loss_fn, fit_linear_rate, lower_envelope, tree_norm
+from lplr_core.models import param_count
+from lplr_core.ntk import NTK_METHODS, kernel_fn
+
+__all__ = ["Trajectory", "gradient_descent", "gradient_descent_sweep", "sgd", "SweepResult",
+           "stack_params"]
+
+_RECORD_FIELDS = ("loss", "grad_norm_sq", "drift", "pl_ratio")
+_NTK_FIELDS = ("lambda_min", "lambda_max", "kernel_drift")
+
+
+# ---------------------------------------------------------------------- Trajectory
+
+@dataclass
+class Trajectory:
+    r"""The record of one training run.
+
+    Per record (``steps[i]`` is the step of record ``i``; entry 0 is
+    :math:`\theta_0`): ``loss``, ``grad_norm_sq``, ``drift``
+    (:math:`\|\theta_t - \theta_0\|_2`), ``relative_drift``
+    (``drift / ||theta_0||``) and ``pl_ratio`` (``NaN`` where
+    :math:`L_t \le L^*`). Per NTK record (``ntk_steps``; entry 0 at
+    :math:`\theta_0`; empty without ``ntk_every``): ``lambda_min``,
+    ``lambda_max`` and ``kernel_drift``. ``diverged_at`` is ``None`` or the
+    first step with a non-finite loss; ``params`` are the final (last finite)
+    parameters; ``config`` holds the run's settings.
+    """
+
+    loss: np.ndarray
+    grad_norm_sq: np.ndarray
+    drift: np.ndarray
+    relative_drift: np.ndarray
+    pl_ratio: np.ndarray
+    steps: np.ndarray
+    lambda_min: np.ndarray
+    lambda_max: np.ndarray
+    kernel_drift: np.ndarray
+    ntk_steps: np.ndarray
+    diverged_at: int | None
+    params: Any
+    config: dict = field(default_factory=dict)
+
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def lambda0(self) -> float:
+        r""":math:`\lambda_0 = \lambda_{\min}(\Theta(\theta_0))` (needs ``ntk_every``)."""
+        if self.lambda_min.size == 0:
+            raise ValueError("this trajectory has no NTK records: run with ntk_every set")
+        return float(self.lambda_min[0])
+
+    def suboptimality(self, loss_star: float | None = None) -> np.ndarray:
+        r""":math:`L_t - L^*` (``loss_star`` defaults to the run's)."""
+        star = self.config.get("loss_star", 0.0) if loss_star is None else loss_star
+        return self.loss - check_real("loss_star", star)
+
+    def pl_envelope(self, start: int = 0) -> np.ndarray:
+        """Running minimum of the PL ratio from record ``start`` (the stable regime)."""
+        return lower_envelope(self.pl_ratio, start)
+
+    def lipschitz_estimate(self) -> float:
+        r"""Path estimate :math:`\hat L_\Theta = \max_t \|\Theta_t - \Theta_0\| / \|\theta_t - \theta_0\|`."""
+        from lplr_core.diagnostics import lipschitz_along_path
+        if self.ntk_steps.size < 2:
+            raise ValueError("need at least two NTK records (ntk_every) for a path estimate")
+        drift_at_ntk = self.drift[np.searchsorted(self.steps, self.ntk_steps)]
+        return lipschitz_along_path(self.kernel_drift, drift_at_ntk)
+
+    def fit_rate(self, start: int = 0, stop: int | None = None, *,
+                 loss_star: float | None = None):
+        """Fitted linear rate on records ``[start, stop)`` (see :func:`~lplr_core.diagnostics.fit_linear_rate`)."""
+        star = self.config.get("loss_star", 0.0) if loss_star is None else loss_star
+        return fit_linear_rate(self.loss, loss_star=star, steps=self.steps, start=start,
+                               stop=stop)
+
+    # -------------------------------------------------------------- persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the arrays to ``path`` (``.npz``) and the config to the same name with ``.json``."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        arrays = {name: np.asarray(getattr(self, name)) for name in
+                  (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")}
+        leaves, spec = _flatten_params(self.params)
+        for i, leaf in enumerate(leaves):
+            arrays[f"params_{i}"] = np.asarray(leaf)
+        np.savez(path, **arrays)
+        meta = {"diverged_at": self.diverged_at, "config": self.config, "params_spec": spec}
+        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True,
+                                                        default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Trajectory":
+        """Read a trajectory written by :meth:`save`."""
+        path = Path(path)
+        if path.suffix != ".npz":
+            path = path.with_suffix(".npz")
+        if not path.exists() or not path.with_suffix(".json").exists():
+            raise FileNotFoundError(f"path must name a saved trajectory ({path} and "
+                                    f"{path.with_suffix('.json')}); not found")
+        meta = json.loads(path.with_suffix(".json").read_text())
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files}
+        n_leaves = sum(1 for k in arrays if k.startswith("params_"))
+        params = _unflatten_params([jnp.asarray(arrays[f"params_{i}"]) for i in range(n_leaves)],
+                                   meta["params_spec"])
+        fields = {name: arrays[name] for name in
+                  (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")}
+        return cls(**fields, diverged_at=meta["diverged_at"], params=params,
+                   config=meta["config"])
+
+
+def _json_default(value):
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
+
+
+def _flatten_params(tree):
+    """Leaves plus a JSON description of nested dicts / lists / tuples."""
+    leaves = []
+
+    def spec(node):
+        if isinstance(node, dict):
+            return {"dict": {k: spec(v) for k, v in node.items()}}
+        if isinstance(node, (list, tuple)):
+            return {"list" if isinstance(node, list) else "tuple": [spec(v) for v in node]}
+        leaves.append(node)
+        return {"leaf": len(leaves) - 1}
+
+    try:
+        return leaves, spec(tree)
+    except Exception:  # pragma: no cover - exotic pytrees: store leaves only
+        leaves = jax.tree_util.tree_leaves(tree)
+        return leaves, {"leaves": len(leaves)}
+
+
+def _unflatten_params(leaves, spec):
+    if "leaves" in spec:
+        return leaves
+
+    def build(node):
+        if "dict" in node:
+            return {k: build(v) for k, v in node["dict"].items()}
+        if "list" in node:
+            return [build(v) for v in node["list"]]
+        if "tuple" in node:
+            return tuple(build(v) for v in node["tuple"])
+        return leaves[node["leaf"]]
+
+    return build(spec)
+
+
+# ------------------------------------------------------------------ compiled engine
+
+@dataclass(frozen=True)
+class _Layout:
+    """Static shape of a run: how steps group into records and NTK records."""
+    record_every: int
+    ntk_stride: int        # records per NTK record (0: no NTK)
+    periods: int           # number of NTK periods (each ntk_stride records)
+    leftover: int          # full records after the last NTK period
+    remainder: int         # steps after the last full record (recorded if > 0)
+
+    @classmethod
+    def make(cls, steps, record_every, ntk_every):
+        full = steps // record_every
+        if ntk_every:
+            stride = ntk_every // record_every
+            periods = full // stride
+            leftover = full - periods * stride
+        else:
+            stride, periods, leftover = 0, 0, full
+        return cls(record_every, stride, periods, leftover, steps % record_every)
+
+    def record_steps(self):
+        full = self.periods * self.ntk_stride + self.leftover
+        steps = [r * self.record_every for r in range(full + 1)]
+        if self.remainder:
+            steps.append(full * self.record_every + self.remainder)
+        return np.asarray(steps)
+
+    def ntk_record_steps(self):
+        if not self.ntk_stride:
+            return np.zeros((0,), int)
+        return np.asarray([k * self.ntk_stride * self.record_every
+                           for k in range(self.periods + 1)])
+
+
+@lru_cache(maxsize=64)
+def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int | None):
+    """Build (once per static configuration) the jitted training program."""
+    kfn = kernel_fn(apply_fn, ntk_method) if ntk_method else None
+    grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
+
+    def run(params0, x, y, step_size, loss_star, key):
+        dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
+        nan = jnp.asarray(jnp.nan, dtype)
+        n = x.shape[0]
+
+        def gd_step(carry, _):
+            params, last_good, diverged, diverged_at, t, key = carry
+            if batch_size is None:
+                value, grads = grad_loss(apply_fn, params, x, y)
+                scale = 1.0
+            else:
+                key, sub = jax.random.split(key)
+                idx = jax.random.choice(sub, n, (batch_size,), replace=False)
+                value, grads = grad_loss(apply_fn, params, x[idx], y[idx])
+                scale = n / batch_size  # unbiased estimate of the full gradient
+            finite = jnp.isfinite(value) & jnp.isfinite(tree_norm(grads))
+            newly = ~diverged & ~finite
+            diverged_at = jnp.where(newly, t, diverged_at)
+            diverged = diverged | newly
+            keep = ~diverged
+            last_good = jax.tree_util.tree_map(lambda g, p: jnp.where(keep, p, g),
+                                               last_good, params)
+            params = jax.tree_util.tree_map(
+                lambda p, g: jnp.where(keep, p - (step_size * scale) * g, p), params, grads)
+            return (params, last_good, diverged, diverged_at, t + keep.astype(t.dtype), key), None
+
+        def run_steps(carry, count):
+            if count == 0:
+                return carry
+            return jax.lax.scan(gd_step, carry, None, length=count)[0]
+
+        def record(carry):
+            params, _, diverged, _, _, _ = carry
+            value, grads = grad_loss(apply_fn, params, x, y)
+            gsq = jnp.square(tree_norm(grads))
+            drift = tree_norm(jax.tree_util.tree_map(lambda a, b: a - b, params, params0))
+            gap = value - loss_star
+            rho = jnp.where(gap > 0, gsq / (2 * jnp.where(gap > 0, gap, 1.0)), nan)
+            bad = diverged | ~jnp.isfinite(value)
+            return tuple(jnp.where(bad, nan, v.astype(dtype)) for v in (value, gsq, drift, rho))
+
+        def ntk_record(carry, kernel0):
+            params, _, diverged, _, _, _ = carry
+            kernel = kfn(params, x)
+            ev = jnp.linalg.eigvalsh(kernel)
+            diff = jnp.linalg.eigvalsh(kernel - kernel0)
+            drift = jnp.maximum(jnp.abs(diff[0]), jnp.abs(diff[-1]))
+            return tuple(jnp.where(diverged, nan, v) for v in (ev[0], ev[-1], drift))
+
+        def segment(carry, _):
+            carry = run_steps(carry, layout.record_every)
+            return carry, record(carry)
+
+        def records(carry, count):
+            if count == 0:
+                return carry, tuple(jnp.zeros((0,), dtype) for _ in _RECORD_FIELDS)
+            return jax.lax.scan(segment, carry, None, length=count)
+
+        zero = jnp.zeros((), jnp.int32)
+        carry = (params0, params0, jnp.asarray(False), jnp.asarray(-1, jnp.int32), zero, key)
+        rec = [tuple(v[None] for v in record(carry))]
+        ntk = []
+        if kfn is not None:
+            kernel0 = kfn(params0, x)
+            ntk.append(tuple(v[None] for v in ntk_record(carry, kernel0)))
+
+            def period(carry, _):
+                carry, recs = records(carry, layout.ntk_stride)
+                return carry, (recs, ntk_record(carry, kernel0))
+
+            if layout.periods:
+                carry, (recs, nrecs) = jax.lax.scan(period, carry, None, length=layout.periods)
+                rec.append(tuple(v.reshape(-1) for v in recs))
+                ntk.append(nrecs)
+        carry, recs = records(carry, layout.leftover)
+        rec.append(recs)
+        if layout.remainder:
+            carry = run_steps(carry, layout.remainder)
+            rec.append(tuple(v[None] for v in record(carry)))
+        rec_out = tuple(jnp.concatenate([r[i] for r in rec]) for i in range(len(_RECORD_FIELDS)))
+        if ntk:
+            ntk_out = tuple(jnp.concatenate([r[i] for r in ntk]) for i in range(len(_NTK_FIELDS)))
+        else:
+            ntk_out = tuple(jnp.zeros((0,), dtype) for _ in _NTK_FIELDS)
+        params, last_good, diverged, diverged_at, _, _ = carry
+        final = jax.tree_util.tree_map(lambda g, p: jnp.where(diverged, g, p), last_good, params)
+        return rec_out, ntk_out, diverged_at, final
+
+    return jax.jit(run)
+
+
+# ------------------------------------------------------------------ public runners
+
+def _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
+                    loss_star, ntk_method):
+    params = check_params("params", params)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    y = check_targets("y", y, x.shape[0])
+    check_apply_fn("apply_fn", apply_fn, params, x)
+    steps = check_int("steps", steps, minimum=0)
+    record_every = check_int("record_every", record_every, minimum=1)
+    if ntk_every is not None:
+        ntk_every = check_int("ntk_every", ntk_every, minimum=1)
+        if ntk_every % record_every:
+            raise ValueError(f"ntk_every must be a multiple of record_every={record_every}; "
+                             f"got {ntk_every}")
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    ntk_method = check_choice("ntk_method", ntk_method, NTK_METHODS)
+    return params, x, y, steps, record_every, ntk_every, loss_star, ntk_method
+
+
+def _check_step_size(name, value):
+    return check_real(name, value, minimum=0.0, strict_min=True)
+
+
+def _trajectory(rec, ntk, diverged_at, params, layout, params0_norm, config):
+    rec = [np.asarray(r, dtype=float) for r in rec]
+    ntk = [np.asarray(r, dtype=float) for r in ntk]
+    steps = layout.record_steps()
+    ntk_steps = layout.ntk_record_steps()
+    diverged_at = int(diverged_at)
+    if diverged_at >= 0:
+        keep, keep_ntk = steps < diverged_at, ntk_steps < diverged_at
+        rec = [r[keep] for r in rec]
+        ntk = [r[keep_ntk] for r in ntk]
+        steps, ntk_steps = steps[keep], ntk_steps[keep_ntk]
+    loss, gsq, drift, rho = rec
+    return Trajectory(loss=loss, grad_norm_sq=gsq, drift=drift,
+                      relative_drift=drift / params0_norm if params0_norm > 0 else drift * np.nan,
+                      pl_ratio=rho, steps=steps, lambda_min=ntk[0], lambda_max=ntk[1],
+                      kernel_drift=ntk[2], ntk_steps=ntk_steps,
+                      diverged_at=diverged_at if diverged_at >= 0 else None,
+                      params=params, config=config)
+
+
+def _config(kind, apply_fn, params, x, **settings):
+    owner = getattr(apply_fn, "__self__", None)
+    model = repr(owner) if owner is not None else getattr(apply_fn, "__qualname__", repr(apply_fn))
+    return {"algorithm": kind, "model": model[:300],
+            "n": int(x.shape[0]), "p": param_count(params),
+            "dtype": str(jnp.result_type(*jax.tree_util.tree_leaves(params))), **settings}
+
+
+def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float,
+                     steps: int, record_every: int = 1, ntk_every: int | None = None,
+                     loss_star: float = 0.0, ntk_method: str = "auto") -> Trajectory:
+    r"""Full-batch gradient descent with diagnostics, as one compiled ``lax.scan``.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params: initial parameters :math:`\theta_0` (a pytree).
+      x: inputs ``(n, ...)``; y: targets ``(n,)``.
+      step_size: :math:`\eta > 0`.
+      steps: number of steps :math:`T \ge 0`.
+      record_every: record every this many steps (records at ``0, k, 2k, ...``
+        and at ``T``).
+      ntk_every: compute the NTK every this many steps (a multiple of
+        ``record_every``); ``None`` for no NTK records.
+      loss_star: :math:`L^*` for the PL ratio.
+      ntk_method: NTK method inside the program (see :func:`~lplr_core.ntk.kernel_fn`).
+
+    Returns:
+      A :class:`Trajectory`.
+    """
+    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
+        apply_fn, params, x, y, step_size, steps, record_every, ntk_every, loss_star, ntk_method)
+    step_size = _check_step_size("step_size", step_size)
+    layout = _Layout.make(steps, record_every, ntk_every)
+    program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+    rec, ntk, diverged_at, final = program(params, x, y.astype(dtype), jnp.asarray(step_size, dtype),
+                                           jnp.asarray(loss_star, dtype), jax.random.PRNGKey(0))
+    config = _config("gradient_descent", apply_fn, params, x, step_size=step_size, steps=steps,
+                     record_every=record_every, ntk_every=ntk_every, loss_star=loss_star,
+                     ntk_method=ntk_method)
+    return _trajectory(rec, ntk, diverged_at, final, layout, float(tree_norm(params)), config)
+
+
+def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, steps: int,
+        batch_size: int, key: Any = 0, record_every: int = 1, ntk_every: int | None = None,
+        loss_star: float = 0.0, ntk_method: str = "auto") -> Trajectory:
+    r"""Mini-batch SGD with the same records as :func:`gradient_descent`.
+
+    Each step draws ``batch_size`` distinct samples uniformly and steps along
+    :math:`\tfrac{n}{b} \nabla L_B(\theta)`, an unbiased estimate of
+    :math:`\nabla L(\theta)`, so step sizes are comparable with full-batch GD.
+    Records are computed on the full data set.
+    """
+    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
+        apply_fn, params, x, y, step_size, steps, record_every, ntk_every, loss_star, ntk_method)
+    step_size = _check_step_size("step_size", step_size)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
+    key = check_key("key", key)
+    layout = _Layout.make(steps, record_every, ntk_every)
+    program = _program(apply_fn, layout, ntk_method if ntk_every else None, batch_size)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+    rec, ntk, diverged_at, final = program(params, x, y.astype(dtype), jnp.asarray(step_size, dtype),
+                                           jnp.asarray(loss_star, dtype), key)
+    config = _config("sgd", apply_fn, params, x, step_size=step_size, steps=steps,
+                     batch_size=batch_size, record_every=record_every, ntk_every=ntk_every,
+                     loss_star=loss_star, ntk_method=ntk_method)
+    return _trajectory(rec, ntk, diverged_at, final, layout, float(tree_norm(params)), config)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+def stack_params(params_list: list[Any]) -> Any:
+    """Stack a list of same-shaped parameter pytrees along a new leading axis."""
+    if not isinstance(params_list, (list, tuple)) or not params_list:
+        raise ValueError(f"params_list must be a non-empty list of pytrees; got "
+                         f"{describe(params_list)}")
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *params_list)
+
+
+@dataclass
+class SweepResult:
+    r"""Runs of :func:`gradient_descent_sweep`, indexed ``[seed, step size]``.
+
+    Record arrays have shape ``(S, E, R)`` and NTK arrays ``(S, E, K)``; records
+    at or after a run's divergence are ``NaN``. ``diverged_at`` has shape
+    ``(S, E)`` with ``-1`` for runs that did not diverge.
+    """
+
+    step_sizes: np.ndarray
+    loss: np.ndarray
+    grad_norm_sq: np.ndarray
+    drift: np.ndarray
+    relative_drift: np.ndarray
+    pl_ratio: np.ndarray
+    steps: np.ndarray
+    lambda_min: np.ndarray
+    lambda_max: np.ndarray
+    kernel_drift: np.ndarray
+    ntk_steps: np.ndarray
+    diverged_at: np.ndarray
+    params: Any
+    config: dict
+    _layout: _Layout = field(repr=False, default=None)
+    _params0_norm: np.ndarray = field(repr=False, default=None)
+
+    def trajectory(self, seed_index: int, step_index: int) -> Trajectory:
+        """One run as a :class:`Trajectory` (cut at its divergence)."""
+        s = check_int("seed_index", seed_index, minimum=0, maximum=self.loss.shape[0] - 1)
+        e = check_int("step_index", step_index, minimum=0, maximum=self.loss.shape[1] - 1)
+        rec = [getattr(self, f)[s, e] for f in _RECORD_FIELDS]
+        ntk = [getattr(self, f)[s, e] for f in _NTK_FIELDS]
+        params = jax.tree_util.tree_map(lambda a: a[s, e], self.params)
+        config = {**self.config, "step_size": float(self.step_sizes[e]), "seed_index": s}
+        return _trajectory(rec, ntk, self.diverged_at[s, e], params, self._layout,
+                           float(self._params0_norm[s]), config)
+
+
+def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
+                           step_sizes: Any, steps: int, record_every: int = 1,
+                           ntk_every: int | None = None, loss_star: float = 0.0,
+                           ntk_method: str = "auto", shard: bool | None = None) -> SweepResult:
+    r"""Gradient descent for every (seed, step size) pair, as one compiled program.
+
+    ``params`` carries a leading axis of ``S`` initializations (see
+    :func:`stack_params`); ``step_sizes`` has ``E`` entries. The ``S * E`` runs
+    are ``jax.vmap``-ed into one program; with several devices (``shard=None``
+    decides automatically) the batch of runs is sharded across them with
+    ``jax.sharding``, which gives the same numbers as the unsharded program.
+    """
+    params = check_params("params", params)
+    leaves = jax.tree_util.tree_leaves(params)
+    n_seeds = leaves[0].shape[0] if leaves[0].ndim else 0
+    if n_seeds < 1 or any(l.ndim < 1 or l.shape[0] != n_seeds for l in leaves):
+        raise ValueError("params must carry a leading axis of initializations (use "
+                         "stack_params([model.init(k, d) for k in keys]))")
+    one = jax.tree_util.tree_map(lambda a: a[0], params)
+    one, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
+        apply_fn, one, x, y, 1.0, steps, record_every, ntk_every, loss_star, ntk_method)
+    sizes = np.asarray(check_array("step_sizes", step_sizes, ndim=(0, 1)), float).reshape(-1)
+    if sizes.size == 0 or not np.all(sizes > 0):
+        raise ValueError(f"step_sizes must be non-empty, finite and > 0; got {sizes.tolist()}")
+    n_sizes = sizes.size
+    layout = _Layout.make(steps, record_every, ntk_every)
+    program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
+    dtype = jnp.result_type(*leaves)
+    batch = n_seeds * n_sizes
+    flat_params = jax.tree_util.tree_map(lambda a: jnp.repeat(a, n_sizes, axis=0), params)
+    flat_sizes = jnp.tile(jnp.asarray(sizes, dtype), n_seeds)
+    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None))
+    n_dev = jax.device_count()
+    sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
+    if sharded:
+        pad = (-batch) % n_dev
+        pad_leaf = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
+        flat_params = jax.tree_util.tree_map(pad_leaf, flat_params)
+        flat_sizes = pad_leaf(flat_sizes)
+        mesh = jax.make_mesh((n_dev,), ("runs",))
+        spec = NamedSharding(mesh, PartitionSpec("runs"))
+        flat_params = jax.device_put(flat_params, spec)
+        flat_sizes = jax.device_put(flat_sizes, spec)
+    rec, ntk, diverged_at, final = jax.jit(run)(
+        flat_params, x, y.astype(dtype), flat_sizes, jnp.asarray(loss_star, dtype),
+        jax.random.PRNGKey(0))
+
+    def unflat(a):
+        a = np.asarray(a)[:batch]
+        return a.reshape(n_seeds, n_sizes, *a.shape[1:])
+
+    rec = [unflat(r) for r in rec]
+    ntk = [unflat(r) for r in ntk]
+    final = jax.tree_util.tree_map(lambda a: jnp.asarray(unflat(a)), final)
+    params0_norm = np.asarray([float(tree_norm(jax.tree_util.tree_map(lambda a: a[s], params)))
+                               for s in range(n_seeds)])
+    config = _config("gradient_descent_sweep", apply_fn, one, x, step_sizes=sizes.tolist(),
+                     steps=steps, record_every=record_every, ntk_every=ntk_every,
+                     loss_star=loss_star, ntk_method=ntk_method, seeds=n_seeds)
+    return SweepResult(step_sizes=sizes, loss=rec[0], grad_norm_sq=rec[1], drift=rec[2],
+                       relative_drift=rec[2] / params0_norm[:, None, None], pl_ratio=rec[3],
+                       steps=layout.record_steps(), lambda_min=ntk[0], lambda_max=ntk[1],
+                       kernel_drift=ntk[2], ntk_steps=layout.ntk_record_steps(),
+                       diverged_at=unflat(diverged_at).astype(int), params=final, config=config,
+                       _layout=layout, _params0_norm=params0_norm)
