@@ -50,8 +50,12 @@ def _is_int(value: Any) -> bool:
         return False
     if isinstance(value, numbers.Integral):
         return True
-    return isinstance(value, (np.ndarray, jax.Array)) and value.shape == () and \
-        np.issubdtype(value.dtype, np.integer)
+    if not isinstance(value, (np.ndarray, jax.Array)) or value.shape != ():
+        return False
+    try:  # typed PRNG keys have an extended dtype that numpy cannot interpret
+        return np.issubdtype(value.dtype, np.integer)
+    except TypeError:
+        return False
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None,

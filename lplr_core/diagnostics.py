@@ -300,13 +300,13 @@ def _project_to_sphere(delta, radius):
     return jax.tree_util.tree_map(lambda v: v * (radius / norm), delta)
 
 
-def _check_ball_args(radius, n_directions, ascent_steps, ascent_lr, key):
+def _check_ball_args(radius, n_directions, steps, lr, key, *, prefix):
     radius = check_real("radius", radius, minimum=0.0, strict_min=True)
     n_directions = check_int("n_directions", n_directions, minimum=1)
-    ascent_steps = check_int("ascent_steps", ascent_steps, minimum=0)
-    ascent_lr = check_real("ascent_lr", ascent_lr, minimum=0.0, strict_min=True)
+    steps = check_int(f"{prefix}_steps", steps, minimum=0)
+    lr = check_real(f"{prefix}_lr", lr, minimum=0.0, strict_min=True)
     key = check_key("key", key)
-    return radius, n_directions, ascent_steps, ascent_lr, key
+    return radius, n_directions, steps, lr, key
 
 
 def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
@@ -333,7 +333,7 @@ def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *
     x = check_array("x", x, ndim=(2, 3, 4))
     check_apply_fn("apply_fn", apply_fn, params0, x)
     radius, n_directions, ascent_steps, ascent_lr, key = _check_ball_args(
-        radius, n_directions, ascent_steps, ascent_lr, key)
+        radius, n_directions, ascent_steps, ascent_lr, key, prefix="ascent")
     method = check_choice("method", method, NTK_METHODS)
     kfn = kernel_fn(apply_fn, method)
     kernel0 = kfn(params0, x)
@@ -391,7 +391,7 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
     params0, x, y = _check_model_data(apply_fn, params0, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
     radius, n_directions, descent_steps, descent_lr, key = _check_ball_args(
-        radius, n_directions, descent_steps, descent_lr, key)
+        radius, n_directions, descent_steps, descent_lr, key, prefix="descent")
 
     def rho(delta):
         value, grads = jax.value_and_grad(_loss_fn, argnums=1)(
@@ -535,6 +535,8 @@ def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
     losses = np.asarray(check_array("losses", losses, ndim=1, finite=False), float)
     loss_star = check_real("loss_star", loss_star)
     n = losses.shape[0]
+    if n < 2:
+        raise ValueError(f"losses must hold at least 2 values to fit a rate; got {n}")
     if steps is None:
         steps = np.arange(n, dtype=float)
     else:

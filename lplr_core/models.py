@@ -253,6 +253,15 @@ class _ConvBase:
         self.parameterization = parameterization
         self.kernel_size = check_int("kernel_size", kernel_size, minimum=1)
 
+    def _check_poolings(self, pools: int, what: str) -> None:
+        # Each 2x2 pooling halves the map; a map that reaches 0x0 would make the
+        # global average an empty mean (NaN), so reject it up front.
+        size = min(self.image_shape[:2])
+        if size < 2 ** pools:
+            raise ValueError(
+                f"image_shape {self.image_shape} is too small for {pools} 2x2 poolings "
+                f"({what}): the spatial size must be >= {2 ** pools}")
+
     @property
     def input_dim(self) -> int:
         return int(np.prod(self.image_shape))
@@ -310,6 +319,7 @@ class CNN(_ConvBase):
                  kernel_size: int = 3, w_std: float = 1.0, b_std: float = 0.1):
         self.channels = check_sequence_of_ints("channels", channels, minimum=1)
         self._setup(image_shape, activation, parameterization, w_std, b_std, kernel_size)
+        self._check_poolings(len(self.channels), f"one per entry of channels={self.channels}")
 
     def __repr__(self):
         return (f"CNN(channels={self.channels}, image_shape={self.image_shape}, "
@@ -358,6 +368,8 @@ class ResNetCNN(_ConvBase):
         self.blocks = check_int("blocks", blocks, minimum=0)
         self.pool_every = check_int("pool_every", pool_every, minimum=1)
         self._setup(image_shape, activation, parameterization, w_std, b_std, kernel_size)
+        self._check_poolings(self.blocks // self.pool_every,
+                             f"blocks={self.blocks}, pool_every={self.pool_every}")
 
     def __repr__(self):
         return (f"ResNetCNN(channels={self.channels}, blocks={self.blocks}, "

@@ -55,8 +55,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
+from lplr_core._devices import mesh_1d, replicate, shard_leading
 from lplr_core._validation import (
     check_apply_fn,
     check_array,
@@ -225,20 +225,6 @@ def _should_shard(shard: bool | None) -> bool:
     return check_bool("shard", shard) and jax.device_count() > 1
 
 
-def _shard_rows(x):
-    """Pad rows to a multiple of the device count and shard them."""
-    n_dev = jax.device_count()
-    mesh = jax.make_mesh((n_dev,), ("rows",))
-    pad = (-x.shape[0]) % n_dev
-    xp = jnp.pad(x, ((0, pad),) + ((0, 0),) * (x.ndim - 1))
-    return jax.device_put(xp, NamedSharding(mesh, PartitionSpec("rows")))
-
-
-def _replicate(tree):
-    mesh = jax.make_mesh((jax.device_count(),), ("rows",))
-    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
-
-
 # ----------------------------------------------------------------------------- public
 
 def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
@@ -348,8 +334,10 @@ def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
     n1 = x1.shape[0]
     symmetric = x2 is None
     if sharded:
-        x1_in, params = _shard_rows(x1), _replicate(params)
-        x2 = _replicate(x1 if symmetric else x2)
+        mesh = mesh_1d("rows")
+        x1_in = shard_leading(x1, mesh, "rows")
+        params = replicate(params, mesh)
+        x2 = replicate(x1 if symmetric else x2, mesh)
     else:
         x1_in = x1
 

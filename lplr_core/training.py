@@ -32,8 +32,8 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
+from lplr_core._devices import mesh_1d, replicate, shard_leading
 from lplr_core._validation import (
     check_apply_fn,
     check_array,
@@ -242,101 +242,150 @@ class _Layout:
                            for k in range(self.periods + 1)])
 
 
+def _sgd_batch(key, x, y, batch_size):
+    key, sub = jax.random.split(key)
+    idx = jax.random.choice(sub, x.shape[0], (batch_size,), replace=False)
+    return key, x[idx], y[idx]
+
+
+@lru_cache(maxsize=64)
+def _plain_steps(apply_fn, batch_size: int | None):
+    """``count`` bare steps (no records): recovers the last finite parameters."""
+    grad_loss = jax.grad(_loss_fn, argnums=1)
+
+    def run(params, x, y, step_size, key, count):
+        def body(_, state):
+            params, key = state
+            if batch_size is None:
+                grads, scale = grad_loss(apply_fn, params, x, y), 1.0
+            else:
+                key, xb, yb = _sgd_batch(key, x, y, batch_size)
+                grads, scale = grad_loss(apply_fn, params, xb, yb), x.shape[0] / batch_size
+            params = jax.tree_util.tree_map(lambda p, g: p - (step_size * scale) * g,
+                                            params, grads)
+            return params, key
+        return jax.lax.fori_loop(0, count, body, (params, key))[0]
+
+    return jax.jit(run)
+
+
 @lru_cache(maxsize=64)
 def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int | None):
-    """Build (once per static configuration) the jitted training program."""
+    """Build (once per static configuration) the jitted training program.
+
+    Each record segment starts with one full-batch evaluation at the current
+    iterate, which both fills the record and (for GD) drives the first step of
+    the segment, so recording costs no extra gradient. After divergence the
+    iterates go on (as NaN, cheaply) but every record is masked; the caller
+    cuts the records and recovers the last finite iterate.
+    """
     kfn = kernel_fn(apply_fn, ntk_method) if ntk_method else None
     grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
 
     def run(params0, x, y, step_size, loss_star, key):
         dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
         nan = jnp.asarray(jnp.nan, dtype)
-        n = x.shape[0]
+        scale = 1.0 if batch_size is None else x.shape[0] / batch_size  # unbiased SGD step
 
-        def gd_step(carry, _):
-            params, last_good, diverged, diverged_at, t, key = carry
+        def update(params, grads):
+            return jax.tree_util.tree_map(lambda p, g: p - (step_size * scale) * g, params, grads)
+
+        def flag(carry, value):
+            params, diverged, diverged_at, t, key = carry
+            newly = ~diverged & ~jnp.isfinite(value)
+            return (params, diverged | newly, jnp.where(newly, t, diverged_at), t, key)
+
+        def step(carry, _):
+            params, diverged, diverged_at, t, key = carry
             if batch_size is None:
                 value, grads = grad_loss(apply_fn, params, x, y)
-                scale = 1.0
             else:
-                key, sub = jax.random.split(key)
-                idx = jax.random.choice(sub, n, (batch_size,), replace=False)
-                value, grads = grad_loss(apply_fn, params, x[idx], y[idx])
-                scale = n / batch_size  # unbiased estimate of the full gradient
-            finite = jnp.isfinite(value) & jnp.isfinite(tree_norm(grads))
-            newly = ~diverged & ~finite
-            diverged_at = jnp.where(newly, t, diverged_at)
-            diverged = diverged | newly
-            keep = ~diverged
-            last_good = jax.tree_util.tree_map(lambda g, p: jnp.where(keep, p, g),
-                                               last_good, params)
-            params = jax.tree_util.tree_map(
-                lambda p, g: jnp.where(keep, p - (step_size * scale) * g, p), params, grads)
-            return (params, last_good, diverged, diverged_at, t + keep.astype(t.dtype), key), None
+                key, xb, yb = _sgd_batch(key, x, y, batch_size)
+                value, grads = grad_loss(apply_fn, params, xb, yb)
+            _, diverged, diverged_at, _, _ = flag(carry, value)
+            return (update(params, grads), diverged, diverged_at, t + 1, key), None
 
         def run_steps(carry, count):
-            if count == 0:
+            if count <= 0:
                 return carry
-            return jax.lax.scan(gd_step, carry, None, length=count)[0]
+            return jax.lax.scan(step, carry, None, length=count)[0]
 
         def record(carry):
-            params, _, diverged, _, _, _ = carry
+            """Record at the current iterate; returns (carry, record, grads)."""
+            params = carry[0]
             value, grads = grad_loss(apply_fn, params, x, y)
+            carry = flag(carry, value)
             gsq = jnp.square(tree_norm(grads))
             drift = tree_norm(jax.tree_util.tree_map(lambda a, b: a - b, params, params0))
             gap = value - loss_star
             rho = jnp.where(gap > 0, gsq / (2 * jnp.where(gap > 0, gap, 1.0)), nan)
-            bad = diverged | ~jnp.isfinite(value)
-            return tuple(jnp.where(bad, nan, v.astype(dtype)) for v in (value, gsq, drift, rho))
+            rec = tuple(jnp.where(carry[1], nan, v.astype(dtype))
+                        for v in (value, gsq, drift, rho))
+            return carry, rec, grads
 
-        def ntk_record(carry, kernel0):
-            params, _, diverged, _, _, _ = carry
-            kernel = kfn(params, x)
-            ev = jnp.linalg.eigvalsh(kernel)
-            diff = jnp.linalg.eigvalsh(kernel - kernel0)
-            drift = jnp.maximum(jnp.abs(diff[0]), jnp.abs(diff[-1]))
-            return tuple(jnp.where(diverged, nan, v) for v in (ev[0], ev[-1], drift))
-
-        def segment(carry, _):
-            carry = run_steps(carry, layout.record_every)
-            return carry, record(carry)
+        def segment(carry, length):
+            carry, rec, grads = record(carry)
+            if batch_size is None:  # the record's gradient is this step's gradient
+                params, diverged, diverged_at, t, key = carry
+                carry = (update(params, grads), diverged, diverged_at, t + 1, key)
+                length -= 1
+            return run_steps(carry, length), rec
 
         def records(carry, count):
             if count == 0:
                 return carry, tuple(jnp.zeros((0,), dtype) for _ in _RECORD_FIELDS)
-            return jax.lax.scan(segment, carry, None, length=count)
+            return jax.lax.scan(lambda c, _: segment(c, layout.record_every), carry, None,
+                                length=count)
 
-        zero = jnp.zeros((), jnp.int32)
-        carry = (params0, params0, jnp.asarray(False), jnp.asarray(-1, jnp.int32), zero, key)
-        rec = [tuple(v[None] for v in record(carry))]
-        ntk = []
+        def ntk_record(carry, kernel0):
+            params = carry[0]
+            value = _loss_fn(apply_fn, params, x, y)
+            carry = flag(carry, value)
+            kernel = kfn(params, x)
+            ev = jnp.linalg.eigvalsh(kernel)
+            diff = jnp.linalg.eigvalsh(kernel - kernel0)
+            drift = jnp.maximum(jnp.abs(diff[0]), jnp.abs(diff[-1]))
+            return carry, tuple(jnp.where(carry[1], nan, v) for v in (ev[0], ev[-1], drift))
+
+        carry = (params0, jnp.asarray(False), jnp.asarray(-1, jnp.int32),
+                 jnp.zeros((), jnp.int32), key)
+        rec, ntk = [], []
         if kfn is not None:
             kernel0 = kfn(params0, x)
-            ntk.append(tuple(v[None] for v in ntk_record(carry, kernel0)))
 
             def period(carry, _):
+                carry, nrec = ntk_record(carry, kernel0)
                 carry, recs = records(carry, layout.ntk_stride)
-                return carry, (recs, ntk_record(carry, kernel0))
+                return carry, (recs, nrec)
 
             if layout.periods:
                 carry, (recs, nrecs) = jax.lax.scan(period, carry, None, length=layout.periods)
                 rec.append(tuple(v.reshape(-1) for v in recs))
                 ntk.append(nrecs)
+            carry, nrec = ntk_record(carry, kernel0)
+            ntk.append(tuple(v[None] for v in nrec))
         carry, recs = records(carry, layout.leftover)
         rec.append(recs)
         if layout.remainder:
-            carry = run_steps(carry, layout.remainder)
-            rec.append(tuple(v[None] for v in record(carry)))
+            carry, recs = segment(carry, layout.remainder)
+            rec.append(tuple(v[None] for v in recs))
+        carry, last, _ = record(carry)
+        rec.append(tuple(v[None] for v in last))
         rec_out = tuple(jnp.concatenate([r[i] for r in rec]) for i in range(len(_RECORD_FIELDS)))
         if ntk:
             ntk_out = tuple(jnp.concatenate([r[i] for r in ntk]) for i in range(len(_NTK_FIELDS)))
         else:
             ntk_out = tuple(jnp.zeros((0,), dtype) for _ in _NTK_FIELDS)
-        params, last_good, diverged, diverged_at, _, _ = carry
-        final = jax.tree_util.tree_map(lambda g, p: jnp.where(diverged, g, p), last_good, params)
-        return rec_out, ntk_out, diverged_at, final
+        params, _, diverged_at, _, _ = carry
+        return rec_out, ntk_out, diverged_at, params
 
     return jax.jit(run)
+
+
+def _last_finite_params(apply_fn, batch_size, params0, x, y, step_size, key, diverged_at):
+    """The iterate before the first non-finite loss, recomputed deterministically."""
+    count = max(int(diverged_at) - 1, 0)
+    return _plain_steps(apply_fn, batch_size)(params0, x, y, step_size, key, count)
 
 
 # ------------------------------------------------------------------ public runners
@@ -418,8 +467,12 @@ def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_si
     layout = _Layout.make(steps, record_every, ntk_every)
     program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
-    rec, ntk, diverged_at, final = program(params, x, y.astype(dtype), jnp.asarray(step_size, dtype),
-                                           jnp.asarray(loss_star, dtype), jax.random.PRNGKey(0))
+    args = (x, y.astype(dtype), jnp.asarray(step_size, dtype))
+    rec, ntk, diverged_at, final = program(params, *args, jnp.asarray(loss_star, dtype),
+                                           jax.random.PRNGKey(0))
+    if int(diverged_at) >= 0:
+        final = _last_finite_params(apply_fn, None, params, *args, jax.random.PRNGKey(0),
+                                    diverged_at)
     config = _config("gradient_descent", apply_fn, params, x, step_size=step_size, steps=steps,
                      record_every=record_every, ntk_every=ntk_every, loss_star=loss_star,
                      ntk_method=ntk_method)
@@ -444,8 +497,10 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
     layout = _Layout.make(steps, record_every, ntk_every)
     program = _program(apply_fn, layout, ntk_method if ntk_every else None, batch_size)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
-    rec, ntk, diverged_at, final = program(params, x, y.astype(dtype), jnp.asarray(step_size, dtype),
-                                           jnp.asarray(loss_star, dtype), key)
+    args = (x, y.astype(dtype), jnp.asarray(step_size, dtype))
+    rec, ntk, diverged_at, final = program(params, *args, jnp.asarray(loss_star, dtype), key)
+    if int(diverged_at) >= 0:
+        final = _last_finite_params(apply_fn, batch_size, params, *args, key, diverged_at)
     config = _config("sgd", apply_fn, params, x, step_size=step_size, steps=steps,
                      batch_size=batch_size, record_every=record_every, ntk_every=ntk_every,
                      loss_star=loss_star, ntk_method=ntk_method)
@@ -535,14 +590,10 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     n_dev = jax.device_count()
     sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
     if sharded:
-        pad = (-batch) % n_dev
-        pad_leaf = lambda a: jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)])  # noqa: E731
-        flat_params = jax.tree_util.tree_map(pad_leaf, flat_params)
-        flat_sizes = pad_leaf(flat_sizes)
-        mesh = jax.make_mesh((n_dev,), ("runs",))
-        spec = NamedSharding(mesh, PartitionSpec("runs"))
-        flat_params = jax.device_put(flat_params, spec)
-        flat_sizes = jax.device_put(flat_sizes, spec)
+        mesh = mesh_1d("runs")
+        flat_params = shard_leading(flat_params, mesh, "runs")
+        flat_sizes = shard_leading(flat_sizes, mesh, "runs")
+        x, y = replicate((x, y), mesh)
     rec, ntk, diverged_at, final = jax.jit(run)(
         flat_params, x, y.astype(dtype), flat_sizes, jnp.asarray(loss_star, dtype),
         jax.random.PRNGKey(0))
@@ -553,7 +604,16 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
 
     rec = [unflat(r) for r in rec]
     ntk = [unflat(r) for r in ntk]
-    final = jax.tree_util.tree_map(lambda a: jnp.asarray(unflat(a)), final)
+    diverged_at = unflat(diverged_at).astype(int)
+    final = jax.tree_util.tree_map(lambda a: np.array(unflat(a)), final)
+    for s_idx, e_idx in zip(*np.nonzero(diverged_at >= 0)):
+        start = jax.tree_util.tree_map(lambda a: a[s_idx], params)
+        good = _last_finite_params(apply_fn, None, start, x, y.astype(dtype),
+                                   jnp.asarray(sizes[e_idx], dtype), jax.random.PRNGKey(0),
+                                   diverged_at[s_idx, e_idx])
+        for leaf, value in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(good)):
+            leaf[s_idx, e_idx] = np.asarray(value)
+    final = jax.tree_util.tree_map(jnp.asarray, final)
     params0_norm = np.asarray([float(tree_norm(jax.tree_util.tree_map(lambda a: a[s], params)))
                                for s in range(n_seeds)])
     config = _config("gradient_descent_sweep", apply_fn, one, x, step_sizes=sizes.tolist(),
@@ -563,5 +623,5 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
                        relative_drift=rec[2] / params0_norm[:, None, None], pl_ratio=rec[3],
                        steps=layout.record_steps(), lambda_min=ntk[0], lambda_max=ntk[1],
                        kernel_drift=ntk[2], ntk_steps=layout.ntk_record_steps(),
-                       diverged_at=unflat(diverged_at).astype(int), params=final, config=config,
+                       diverged_at=diverged_at, params=final, config=config,
                        _layout=layout, _params0_norm=params0_norm)
