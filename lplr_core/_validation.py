@@ -9,6 +9,7 @@ layer assumes valid inputs.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from typing import Any, Callable, Iterable, Sequence
@@ -216,8 +217,13 @@ def check_same_features(name_a: str, a: Any, name_b: str, b: Any) -> None:
             f"got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
 
 
+@jax.jit
+def _all_finite(leaves):
+    return jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves])
+
+
 def check_params(name: str, params: Any) -> Any:
-    """A non-empty pytree of finite floating arrays."""
+    """A non-empty pytree of finite floating arrays (one device round trip)."""
     leaves = jax.tree_util.tree_leaves(params)
     if not leaves:
         raise ValueError(f"{name} must be a non-empty pytree of arrays; got {describe(params)}")
@@ -227,17 +233,46 @@ def check_params(name: str, params: Any) -> Any:
         dt = np.dtype(getattr(leaf, "dtype", np.float64))
         if dt.kind != "f":
             raise TypeError(f"{name} leaf {i} must have a floating dtype; got {dt}")
-        if not bool(jnp.all(jnp.isfinite(jnp.asarray(leaf)))):
-            raise ValueError(f"{name} leaf {i} must contain only finite values; got NaN/inf")
+    finite = np.asarray(_all_finite([jnp.asarray(leaf) for leaf in leaves]))
+    if not finite.all():
+        i = int(np.argmin(finite))
+        raise ValueError(f"{name} leaf {i} must contain only finite values; got NaN/inf")
     return params
 
 
 def check_apply_fn(name: str, apply_fn: Any, params: Any, x: jax.Array) -> None:
     """Check that ``apply_fn(params, x)`` returns one scalar output per sample.
 
-    Uses ``jax.eval_shape``, so nothing is computed.
+    Uses ``jax.eval_shape``, so nothing is computed; the answer is cached per
+    function and argument shapes, so repeated calls cost no new trace.
     """
     check_callable(name, apply_fn)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    signature = (treedef, tuple((jnp.shape(l), np.dtype(getattr(l, "dtype", float)).str)
+                                for l in leaves), tuple(x.shape), np.dtype(x.dtype).str)
+    try:
+        hash(apply_fn)
+    except TypeError:
+        _output_problem(apply_fn, params, x, name)
+        return
+    if _cached_output_problem(apply_fn, signature, name):
+        _output_problem(apply_fn, params, x, name)  # raise again, with the real arrays
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_output_problem(apply_fn, signature, name):
+    treedef, leaf_specs, x_shape, x_dtype = signature
+    params = jax.tree_util.tree_unflatten(
+        treedef, [jax.ShapeDtypeStruct(shape, np.dtype(dt)) for shape, dt in leaf_specs])
+    x = jax.ShapeDtypeStruct(x_shape, np.dtype(x_dtype))
+    try:
+        _output_problem(apply_fn, params, x, name)
+    except (TypeError, ValueError):
+        return True
+    return None
+
+
+def _output_problem(apply_fn, params, x, name) -> None:
     try:
         out = jax.eval_shape(apply_fn, params, x)
     except Exception as exc:

@@ -271,12 +271,16 @@ def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
     }
     mlp = _mlp_of(apply_fn)
     if mlp is not None:
+        # Forward on each distinct input set, back-propagation of the sensitivities
+        # (not needed through the first layer), one Gram product per H and per G.
         sizes = mlp.layer_sizes(x1.shape[1])
         weights = sum(a * b_ for a, b_ in zip(sizes[:-1], sizes[1:]))
+        backward = weights - sizes[0] * sizes[1]
         units = sum(sizes[1:])
+        n_fwd = n1 if x2 is None else n1 + n2
         costs["structured"] = {
-            "flops": 4.0 * (n1 + n2) * weights + 2.0 * n1 * n2 * (sizes[0] + 2 * units),
-            "bytes": 2.0 * (n1 + n2) * (sizes[0] + 2 * units) * itemsize + 3.0 * n1 * n2 * itemsize,
+            "flops": 2.0 * n_fwd * (weights + backward) + 2.0 * n1 * n2 * (sizes[0] + 2 * units - 1),
+            "bytes": 2.0 * n_fwd * (sizes[0] + 2 * units) * itemsize + 3.0 * n1 * n2 * itemsize,
             "available": True,
         }
     else:
