@@ -403,8 +403,10 @@ def ntk_matvec(apply_fn: Callable, params: Any, x1: Any, x2: Any = None) -> Call
     single = jax.jit(_matvec_fn(apply_fn, params, x1, x2_))
     batched = jax.jit(jax.vmap(_matvec_fn(apply_fn, params, x1, x2_), in_axes=1, out_axes=1))
 
+    dtype = _result_dtype(params, x2_)
+
     def matvec(v):
-        v = jnp.asarray(v)
+        v = jnp.asarray(check_array("v", v, ndim=(1, 2)), dtype)
         if v.ndim not in (1, 2) or v.shape[0] != n2:
             raise ValueError(f"v must have shape ({n2},) or ({n2}, k); got {tuple(v.shape)}")
         return single(v) if v.ndim == 1 else batched(v)
@@ -487,7 +489,8 @@ def matrix_free_eigenvalues(apply_fn: Callable, params: Any, x: Any, *, k: int =
 
 # ------------------------------------------------------------------- infinite width
 
-_GH_NODES = 48
+# 128 nodes: the tanh kernel at sigma_w = 1.3 converges to ~1e-9 relative (48 gave ~5e-6).
+_GH_NODES = 128
 
 
 def _gauss_expectations(phi, qa, qb, c):
@@ -496,7 +499,7 @@ def _gauss_expectations(phi, qa, qb, c):
     Elementwise over broadcast arrays. 2-D Gauss-Hermite quadrature (probabilists'
     nodes), written with the Cholesky factor u = sqrt(qa) z1,
     v = sqrt(qb) (rho z1 + sqrt(1 - rho^2) z2); exact for polynomials of degree
-    < 96 in each variable, accurate to about 1e-10 for the smooth activations.
+    < 256 in each variable, about 1e-9 relative for the smooth activations.
     """
     qa, qb, c = jnp.broadcast_arrays(qa, qb, c)
     z, w = np.polynomial.hermite_e.hermegauss(_GH_NODES)
@@ -553,7 +556,7 @@ def infinite_width_ntk(mlp: MLP, x1: Any, x2: Any = None) -> jax.Array:
 
     with :math:`\Theta^{(1)} = \Sigma^{(1)}`; the result is :math:`\Theta^{(L+1)}`
     (Jacot et al. 2018). The expectations are closed forms for ``"relu"`` (the
-    arc-cosine kernel), ``"erf"`` (Williams 1997) and ``"linear"``, and a 48 x 48
+    arc-cosine kernel), ``"erf"`` (Williams 1997) and ``"linear"``, and a 128 x 128
     Gauss-Hermite quadrature for ``"tanh"``, ``"gelu"`` and ``"softplus"``.
 
     The empirical NTK of a network with all hidden widths ``m`` converges to this
