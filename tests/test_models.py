@@ -366,14 +366,14 @@ def test_conv_models_shapes_finite_deterministic(make, d):
     assert all(np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(la, lb))
     assert any(not np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(la, lc))
     x = _x(7, d, seed=6)
-    out = model.apply(a, x)
+    apply = jax.jit(model.apply)   # compiled once: keeps the suite fast (eager: see below)
+    out = apply(a, x)
     assert out.shape == (7,)
     assert np.all(np.isfinite(np.asarray(out)))
-    assert np.array_equal(np.asarray(out), np.asarray(model.apply(a, x)))
-    assert np.array_equal(np.asarray(out), np.asarray(model(a, x)))
+    assert np.array_equal(np.asarray(out), np.asarray(apply(a, x)))
     assert np.unique(np.asarray(out)).size == 7  # samples are not collapsed
     # Different parameters, different function.
-    assert not np.allclose(np.asarray(model.apply(c, x)), np.asarray(out))
+    assert not np.allclose(np.asarray(apply(c, x)), np.asarray(out))
 
 
 @pytest.mark.parametrize("make, d", CONV_MODELS)
@@ -381,17 +381,20 @@ def test_conv_parameterizations_same_function_at_init(make, d):
     key = jax.random.PRNGKey(9)
     ntk, std = make("ntk", "tanh"), make("standard", "tanh")
     x = _x(5, d, seed=8)
-    out_ntk = ntk.apply(ntk.init(key, d), x)
-    out_std = std.apply(std.init(key, d), x)
+    out_ntk = jax.jit(ntk.apply)(ntk.init(key, d), x)
+    out_std = jax.jit(std.apply)(std.init(key, d), x)
     assert _rel(out_ntk, out_std) < 1e-12
 
 
-def test_conv_apply_is_jittable():
-    model = CNN((3,), (4, 4, 1), "relu")
+@pytest.mark.parametrize("model", [CNN((3,), (4, 4, 1), "relu"), ResNetCNN(2, 1, (4, 4, 1), "tanh")],
+                         ids=["cnn", "resnet"])
+def test_conv_apply_eager_equals_jit(model):
     params = model.init(0, 16)
     x = _x(3, 16)
+    eager = model.apply(params, x)
     np.testing.assert_allclose(np.asarray(jax.jit(model.apply)(params, x)),
-                               np.asarray(model.apply(params, x)), rtol=1e-13, atol=1e-14)
+                               np.asarray(eager), rtol=1e-13, atol=1e-14)
+    assert np.array_equal(np.asarray(model(params, x)), np.asarray(eager))
 
 
 @pytest.mark.parametrize("make", [
