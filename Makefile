@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh clone:
 #   make test   -- installs a local virtual environment and runs the whole test suite
-#   make book   -- builds the book (arrives with the book issue; see README)
+#   make book   -- vendors plotly.js + MathJax, builds the book into _build/html
 # Everything is installed into .venv from the pinned requirements.txt.
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-core bench bench-quick data clean
+.PHONY: venv test test-core test-notebooks bench bench-quick data clean book book-vendor book-clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,21 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
+# The whole suite: core, viz and notebook guards; nbval over every notebook; a fresh
+# book build with warnings as errors; then the built site in a real browser.
+NBVAL := $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+
 test: venv
-	$(PY) -m pytest tests
+	$(PY) -m pytest tests --ignore=tests/browser
+	$(NBVAL)
+	$(MAKE) --no-print-directory book-clean book
+	$(PY) -m pytest tests/browser
 
 test-core: venv
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest tests --ignore=tests/browser -m "not slow"
+
+test-notebooks: venv
+	$(NBVAL)
 
 bench: venv
 	$(PY) benchmarks/bench_core.py
@@ -37,3 +47,16 @@ data: venv
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache
+
+# The book (Jupyter Book 1). Notebooks are rendered from their stored outputs, never
+# executed here. book/_vendor/ (plotly.js from the wheel, MathJax from npm, SHA-256
+# checked) is gitignored and refilled by book-vendor; it is a no-op when up to date.
+book-vendor: venv
+	$(PY) book/tools/vendor_assets.py
+
+book: book-vendor
+	$(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
+	@echo "Open $(CURDIR)/_build/html/index.html"
+
+book-clean:
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute

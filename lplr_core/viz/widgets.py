@@ -1,0 +1,187 @@
+"""Live control panels for the notebooks (ipywidgets; needs a running kernel).
+
+A panel is a row of controls, a status line and an output area. When a control
+is *released* (``continuous_update=False``: dragging a slider does not fire a
+recomputation per pixel), the panel reads the current value of every control,
+calls ``compute(**values)`` (which calls the core) and shows what it returns.
+
+* While ``compute`` runs the status line says "computing…" and the controls are
+  disabled; afterwards it gives the wall time.
+* Events that queued up during a slow computation are coalesced: each handler
+  re-reads all controls and skips the work when the values are those already
+  shown.
+* An exception inside ``compute`` is shown as a one-line message in the output
+  area (its type and text), never as a traceback, and the panel stays usable.
+
+In the static book a panel is dead (no kernel), so the notebooks tag the cell
+that displays it ``remove-output`` and tell the reader to launch Binder or
+Colab; use :func:`~lplr_core.viz.slider_figure` for controls that must work
+without a kernel.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from IPython.display import HTML, display
+
+from lplr_core.viz.figures import show
+
+__all__ = ["LivePanel", "dropdown", "int_slider", "live_panel", "options_slider"]
+
+_STYLE = {"description_width": "initial"}
+
+
+def _layout() -> widgets.Layout:
+    # One Layout per control: a shared one would be one model that every control mutates.
+    return widgets.Layout(width="330px")
+
+
+def int_slider(description: str, value: int, min: int, max: int,  # noqa: A002
+               step: int = 1) -> widgets.IntSlider:
+    """An integer slider that fires only on release (``continuous_update=False``)."""
+    return widgets.IntSlider(value=value, min=min, max=max, step=step, description=description,
+                             continuous_update=False, style=_STYLE, layout=_layout())
+
+
+def options_slider(description: str, options: Sequence[Any],
+                   value: Any = None) -> widgets.SelectionSlider:
+    """A slider over a list of values (e.g. widths 64, 128, ...), firing only on release."""
+    options = list(options)
+    if not options:
+        raise ValueError(f"options must be a non-empty sequence for {description!r}; got []")
+    return widgets.SelectionSlider(options=options, value=options[0] if value is None else value,
+                                   description=description, continuous_update=False,
+                                   style=_STYLE, layout=_layout())
+
+
+def dropdown(description: str, options: Sequence[Any], value: Any = None) -> widgets.Dropdown:
+    """A drop-down menu (it fires once per choice, so needs no debouncing)."""
+    options = list(options)
+    if not options:
+        raise ValueError(f"options must be a non-empty sequence for {description!r}; got []")
+    return widgets.Dropdown(options=options, value=options[0] if value is None else value,
+                            description=description, style=_STYLE, layout=_layout())
+
+
+def _render(item: Any) -> None:
+    if item is None:
+        return
+    if isinstance(item, go.Figure):
+        show(item)
+    elif isinstance(item, str):
+        display(HTML(f"<pre style='margin:0.3em 0'>{html.escape(item)}</pre>"))
+    elif isinstance(item, (tuple, list)):
+        for sub in item:
+            _render(sub)
+    else:
+        display(item)
+
+
+class LivePanel:
+    """Controls + status line + output area; see :func:`live_panel`.
+
+    Attributes:
+      controls: the mapping ``name -> widget`` passed to :func:`live_panel`.
+      status: the status line (an ``HTML`` widget).
+      output: the output area (an ``Output`` widget).
+      widget: the whole panel (a ``VBox``); displaying the panel displays it.
+      calls: how many times ``compute`` has been called (for tests).
+    """
+
+    def __init__(self, compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget],
+                 *, title: str | None = None):
+        if not callable(compute):
+            raise TypeError(f"compute must be callable; got {type(compute).__name__}")
+        if not controls:
+            raise ValueError("controls must map at least one keyword name to a widget")
+        for name, control in controls.items():
+            if not isinstance(control, widgets.ValueWidget):
+                raise TypeError(f"controls[{name!r}] must be an ipywidgets value widget; "
+                                f"got {type(control).__name__}")
+        self.compute = compute
+        self.controls = dict(controls)
+        self.status = widgets.HTML(value="")
+        self.output = widgets.Output()
+        self.calls = 0
+        self._shown: dict[str, Any] | None = None
+        for control in self.controls.values():
+            if hasattr(control, "continuous_update"):
+                control.continuous_update = False
+            control.observe(self._on_change, names="value")
+        header = [widgets.HTML(f"<b>{html.escape(title)}</b>")] if title else []
+        self.widget = widgets.VBox(
+            [*header, widgets.HBox(list(self.controls.values()),
+                                   layout=widgets.Layout(flex_flow="row wrap")),
+             self.status, self.output])
+
+    def values(self) -> dict[str, Any]:
+        """The current value of every control, by keyword name."""
+        return {name: control.value for name, control in self.controls.items()}
+
+    def _on_change(self, _change: Mapping[str, Any]) -> None:
+        self.refresh()
+
+    def _set_disabled(self, disabled: bool) -> None:
+        for control in self.controls.values():
+            if hasattr(control, "disabled"):
+                control.disabled = disabled
+
+    def refresh(self, force: bool = False) -> None:
+        """Recompute for the current values (skipped if already shown, unless ``force``)."""
+        values = self.values()
+        if not force and values == self._shown:
+            return
+        self._shown = values
+        self.status.value = "<i>computing…</i>"
+        self._set_disabled(True)
+        start = time.perf_counter()
+        try:
+            self.calls += 1
+            result = self.compute(**values)
+        except Exception as exc:  # shown to the reader as a message, not a traceback
+            self.output.clear_output()
+            message = f"{type(exc).__name__}: {exc}"
+            with self.output:
+                display(HTML("<div style='color:#B00020'><b>Could not compute this case.</b> "
+                             f"{html.escape(message)}</div>"))
+            self.status.value = "<span style='color:#B00020'>error: see below</span>"
+        else:
+            self.output.clear_output(wait=True)
+            with self.output:
+                _render(result)
+            self.status.value = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
+        finally:
+            self._set_disabled(False)
+
+    def _ipython_display_(self) -> None:
+        display(self.widget)
+
+
+def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget], *,
+               title: str | None = None, run: bool = True) -> LivePanel:
+    """A live panel that calls ``compute(**values)`` whenever a control is released.
+
+    Args:
+      compute: called with one keyword argument per control (its current value);
+        returns what to show: a plotly figure (shown with
+        :func:`~lplr_core.viz.show`), a string (shown preformatted), any other
+        displayable object, or a list/tuple of these, shown in order.
+      controls: ``{keyword: widget}``, e.g. from :func:`options_slider`,
+        :func:`int_slider`, :func:`dropdown`. Sliders are switched to
+        ``continuous_update=False``.
+      title: an optional bold heading.
+      run: compute once now for the initial values.
+
+    Returns:
+      A :class:`LivePanel`; display it (last expression of a cell) to show it.
+    """
+    panel = LivePanel(compute, controls, title=title)
+    if run:
+        panel.refresh()
+    return panel
