@@ -38,22 +38,22 @@ Data :math:`(x_i, y_i)_{i=1}^n`, scalar outputs :math:`f(x;\theta)`,
 
 Public API
 ----------
-Models (:mod:`lplr_core.models`): :class:`MLP`, :class:`CNN`, :class:`ResNetCNN`.
+Models (:mod:`lplr_core.models`): :class:`~lplr_core.models.MLP`, :class:`~lplr_core.models.CNN`, :class:`~lplr_core.models.ResNetCNN`.
 Any ``apply_fn(params, x) -> (n,)`` over a pytree of parameters works with
 everything below.
 
-NTKs (:mod:`lplr_core.ntk`): :func:`empirical_ntk`, :func:`ntk_matvec`,
-:func:`infinite_width_ntk`, :func:`lambda_min`, :func:`lambda_max`,
-:func:`condition_number`, :func:`top_eigenvalues`.
+NTKs (:mod:`lplr_core.ntk`): :func:`~lplr_core.ntk.empirical_ntk`, :func:`~lplr_core.ntk.ntk_matvec`,
+:func:`~lplr_core.ntk.infinite_width_ntk`, :func:`~lplr_core.ntk.lambda_min`, :func:`~lplr_core.ntk.lambda_max`,
+:func:`~lplr_core.ntk.condition_number`, :func:`~lplr_core.ntk.top_eigenvalues`.
 
-Diagnostics (:mod:`lplr_core.diagnostics`): :func:`pl_ratio`,
-:func:`lower_envelope`, :func:`parameter_drift`, :func:`kernel_drift`,
-:func:`lipschitz_along_path`, :func:`lipschitz_in_ball`, :func:`certificate`,
-:func:`certified_radius`, :func:`smoothness`, :func:`fit_linear_rate`,
-:func:`pl_bound`, :func:`kernel_distance`, :func:`kernel_target_alignment`.
+Diagnostics (:mod:`lplr_core.diagnostics`): :func:`~lplr_core.diagnostics.pl_ratio`,
+:func:`~lplr_core.diagnostics.lower_envelope`, :func:`~lplr_core.diagnostics.parameter_drift`, :func:`~lplr_core.diagnostics.kernel_drift`,
+:func:`~lplr_core.diagnostics.lipschitz_along_path`, :func:`~lplr_core.diagnostics.lipschitz_in_ball`, :func:`~lplr_core.diagnostics.certificate`,
+:func:`~lplr_core.diagnostics.certified_radius`, :func:`~lplr_core.diagnostics.smoothness`, :func:`~lplr_core.diagnostics.fit_linear_rate`,
+:func:`~lplr_core.diagnostics.pl_bound`, :func:`~lplr_core.diagnostics.kernel_distance`, :func:`~lplr_core.diagnostics.kernel_target_alignment`.
 
-Training (:mod:`lplr_core.training`): :func:`gradient_descent`, :func:`sgd`,
-:func:`gradient_descent_sweep`, :class:`Trajectory`.
+Training (:mod:`lplr_core.training`): :func:`~lplr_core.training.gradient_descent`, :func:`~lplr_core.training.sgd`,
+:func:`~lplr_core.training.gradient_descent_sweep`, :class:`~lplr_core.training.Trajectory`.
 
 Data: :mod:`lplr_core.data` (``binary_mnist`` and friends).
 

@@ -117,15 +117,21 @@ __all__ = [
 
 SHIPPED_MNIST_FILENAME = "mnist_digits.npz"
 # Printed by data/build_mnist.py and recorded in data/README.md.
+#: SHA-256 of ``data/mnist_digits.npz``, checked every time the file is loaded.
 SHIPPED_MNIST_SHA256 = "ac6c795bfe0ae28a9437a84fa12853847947fc4ef0ecf8cea0a181f8ad0ce9c1"
 _SHIPPED_MNIST_ROWS = 10_000
 
+#: (height, width, channels) of an MNIST or Fashion-MNIST image.
 MNIST_IMAGE_SHAPE = (28, 28, 1)
+#: (height, width, channels) of a CIFAR-10 image; rows of ``x`` are in this (HWC) order.
 CIFAR10_IMAGE_SHAPE = (32, 32, 3)
+#: Fashion-MNIST class names, by label.
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+#: CIFAR-10 class names, by label.
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
+#: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files.
 SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 _ENV_DATA_DIR = "LPLR_DATA_DIR"

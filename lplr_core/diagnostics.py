@@ -238,7 +238,7 @@ def parameter_drift(params: Any, params0: Any, *, relative: bool = False) -> flo
 
 
 def operator_norm(matrix: Any) -> float:
-    """Spectral norm (largest singular value); for a symmetric matrix, max |eigenvalue|."""
+    """Spectral norm (largest singular value); for a symmetric matrix, the largest absolute eigenvalue."""
     matrix = check_array("matrix", matrix, ndim=2)
     return float(_op_norm(matrix))
 

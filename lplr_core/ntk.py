@@ -558,7 +558,7 @@ def _closed_form_expectations(activation, qa, qb, c):
 
 
 def infinite_width_ntk(mlp: MLP, x1: Any, x2: Any = None) -> jax.Array:
-    r"""The analytic NTK of :class:`MLP` (ntk parameterization) as all widths grow.
+    r"""The analytic NTK of :class:`~lplr_core.models.MLP` (ntk parameterization) as all widths grow.
 
     With :math:`\Sigma^{(1)}(x, x') = \sigma_w^2 x^\top x'/d + \sigma_b^2` and, for
     :math:`l = 1, \dots, L`, :math:`(u, v) \sim \mathcal N(0, \Sigma^{(l)})` on the
