@@ -309,6 +309,30 @@ def _check_ball_args(radius, n_directions, steps, lr, key, *, prefix):
     return radius, n_directions, steps, lr, key
 
 
+def _kernel_change_impl(apply_fn, method, delta, params0, x, kernel0):
+    """||Theta(theta_0 + delta) - Theta_0||_op (largest absolute eigenvalue)."""
+    diff = kernel_fn(apply_fn, method)(_tree_axpy(1.0, delta, params0), x) - kernel0
+    return jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (diff + diff.T))))
+
+
+# Compiled once per (apply_fn, method) and argument shapes, not once per call.
+_kernel_change = jax.jit(_kernel_change_impl, static_argnums=(0, 1))
+_kernel_change_grad = jax.jit(jax.grad(_kernel_change_impl, argnums=2), static_argnums=(0, 1))
+
+
+def _rho_impl(apply_fn, delta, params0, x, y, loss_star):
+    """The PL ratio at theta_0 + delta (inf where L <= L*)."""
+    value, grads = jax.value_and_grad(_loss_fn, argnums=1)(
+        apply_fn, _tree_axpy(1.0, delta, params0), x, y)
+    gap = value - loss_star
+    return jnp.where(gap > 0, jnp.square(tree_norm(grads)) / (2 * jnp.where(gap > 0, gap, 1.0)),
+                     jnp.inf)
+
+
+_rho = jax.jit(_rho_impl, static_argnums=(0,))
+_rho_grad = jax.jit(jax.grad(_rho_impl, argnums=1), static_argnums=(0,))
+
+
 def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
                       n_directions: int = 8, ascent_steps: int = 0, ascent_lr: float = 0.1,
                       key: Any = 0, method: str = "auto") -> LipschitzEstimate:
@@ -335,34 +359,30 @@ def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *
     radius, n_directions, ascent_steps, ascent_lr, key = _check_ball_args(
         radius, n_directions, ascent_steps, ascent_lr, key, prefix="ascent")
     method = check_choice("method", method, NTK_METHODS)
-    kfn = kernel_fn(apply_fn, method)
-    kernel0 = kfn(params0, x)
+    kernel0 = kernel_fn(apply_fn, method)(params0, x)
     lambda0 = float(jnp.linalg.eigvalsh(kernel0)[0])
 
     def change(delta):
-        diff = kfn(_tree_axpy(1.0, delta, params0), x) - kernel0
-        return jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (diff + diff.T))))
+        return float(_kernel_change(apply_fn, method, delta, params0, x, kernel0))
 
-    change_jit = jax.jit(change)
     keys = jax.random.split(key, n_directions)
     best_delta, sampled = None, -math.inf
     for k in keys:
         delta = _random_direction(k, params0, radius)
-        value = float(change_jit(delta))
+        value = change(delta)
         if value > sampled:
             best_delta, sampled = delta, value
     sampled /= radius
     ascent = sampled
     if ascent_steps:
-        grad_fn = jax.jit(jax.value_and_grad(change))
         delta = best_delta
         for _ in range(ascent_steps):
-            _, g = grad_fn(delta)
+            g = _kernel_change_grad(apply_fn, method, delta, params0, x, kernel0)
             gnorm = tree_norm(g)
             if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
                 break
             delta = _project_to_sphere(_tree_axpy(ascent_lr * radius / gnorm, g, delta), radius)
-            ascent = max(ascent, float(change_jit(delta)) / radius)
+            ascent = max(ascent, change(delta) / radius)
     return LipschitzEstimate(max(sampled, ascent), sampled, ascent, radius, lambda0)
 
 
@@ -393,13 +413,11 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
     radius, n_directions, descent_steps, descent_lr, key = _check_ball_args(
         radius, n_directions, descent_steps, descent_lr, key, prefix="descent")
 
-    def rho(delta):
-        value, grads = jax.value_and_grad(_loss_fn, argnums=1)(
-            apply_fn, _tree_axpy(1.0, delta, params0), x, y)
-        gap = value - loss_star
-        return jnp.where(gap > 0, jnp.square(tree_norm(grads)) / (2 * gap), jnp.inf)
+    star = jnp.asarray(loss_star, jnp.result_type(*jax.tree_util.tree_leaves(params0)))
 
-    rho_jit = jax.jit(rho)
+    def rho_jit(delta):
+        return _rho(apply_fn, delta, params0, x, y, star)
+
     p = sum(np.size(l) for l in jax.tree_util.tree_leaves(params0))
     keys = jax.random.split(key, 2 * n_directions)
     best_delta, sampled = None, math.inf
@@ -412,10 +430,9 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
             best_delta, sampled = delta, value
     descent = sampled
     if descent_steps and math.isfinite(sampled):
-        grad_fn = jax.jit(jax.grad(rho))
         delta = best_delta
         for _ in range(descent_steps):
-            g = grad_fn(delta)
+            g = _rho_grad(apply_fn, delta, params0, x, y, star)
             gnorm = tree_norm(g)
             if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
                 break
