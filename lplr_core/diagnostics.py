@@ -37,7 +37,7 @@ from lplr_core._validation import (
     check_targets,
     describe,
 )
-from lplr_core.ntk import NTK_METHODS, _check_kernel, _mlp_of, empirical_ntk, kernel_fn
+from lplr_core.ntk import NTK_METHODS, _check_kernel, kernel_fn
 
 __all__ = [
     "loss",

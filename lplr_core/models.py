@@ -17,7 +17,7 @@ Outputs are scalar: one real number per sample, the setting of the paper.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import jax
@@ -26,7 +26,6 @@ import numpy as np
 from jax import lax
 
 from lplr_core._validation import (
-    check_array,
     check_choice,
     check_int,
     check_key,

@@ -23,9 +23,8 @@ that step and ``Trajectory.params`` are the last finite parameters.
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field, replace
-from functools import lru_cache, partial
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,7 +45,13 @@ from lplr_core._validation import (
     check_targets,
     describe,
 )
-from lplr_core.diagnostics import _loss_fn, fit_linear_rate, lower_envelope, tree_norm
+from lplr_core.diagnostics import (
+    _loss_fn,
+    fit_linear_rate,
+    lipschitz_along_path,
+    lower_envelope,
+    tree_norm,
+)
 from lplr_core.models import param_count
 from lplr_core.ntk import NTK_METHODS, kernel_fn
 
@@ -110,7 +115,6 @@ class Trajectory:
 
     def lipschitz_estimate(self) -> float:
         r"""Path estimate :math:`\hat L_\Theta = \max_t \|\Theta_t - \Theta_0\| / \|\theta_t - \theta_0\|`."""
-        from lplr_core.diagnostics import lipschitz_along_path
         if self.ntk_steps.size < 2:
             raise ValueError("need at least two NTK records (ntk_every) for a path estimate")
         drift_at_ntk = self.drift[np.searchsorted(self.steps, self.ntk_steps)]
