@@ -5,7 +5,7 @@ committed with each notebook, and nbval (``make test``) re-executes every
 notebook and compares. This script is how those outputs are produced::
 
     .venv/bin/python book/tools/execute_notebooks.py            # every notebook
-    .venv/bin/python book/tools/execute_notebooks.py notebooks/01_empirical_ntk.ipynb
+    .venv/bin/python book/tools/execute_notebooks.py notebooks/00_empirical_ntk.ipynb
 
 Each executed notebook gets ``metadata.lplr.source_sha256``, a hash of its
 code cells. ``tests/test_notebooks.py`` recomputes it, so a notebook whose code
