@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh clone:
 #   make test   -- installs a local virtual environment and runs the whole test suite
 #   make book   -- vendors plotly.js + MathJax, builds the book into _build/html
+#   make student -- the same book without solutions (for a course), in _build/student
 # Everything is installed into .venv from the pinned requirements.txt.
 
 PYTHON ?= python3
@@ -8,7 +9,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-core test-notebooks bench bench-quick data clean book book-vendor book-clean
+.PHONY: venv test test-core test-notebooks bench bench-quick bench-widgets data clean book book-vendor book-clean student
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +21,13 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)
 
 # The whole suite: core, viz and notebook guards; nbval over every notebook; a fresh
-# book build with warnings as errors; then the built site in a real browser.
+# book build and student edition with warnings as errors; then the built sites in a real browser.
 NBVAL := $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: venv
 	$(PY) -m pytest tests --ignore=tests/browser
 	$(NBVAL)
-	$(MAKE) --no-print-directory book-clean book
+	$(MAKE) --no-print-directory book-clean book student
 	$(PY) -m pytest tests/browser
 
 test-core: venv
@@ -37,6 +38,10 @@ test-notebooks: venv
 
 bench: venv
 	$(PY) benchmarks/bench_core.py
+
+# Median slider-to-redraw latency of every live panel (executes the notebooks; minutes).
+bench-widgets: venv
+	$(PY) benchmarks/bench_widgets.py
 
 bench-quick: venv
 	$(PY) benchmarks/bench_core.py --quick --out $(VENV)/bench-quick.json
@@ -60,3 +65,8 @@ book: book-vendor
 
 book-clean:
 	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+
+# The student edition: the same book with every solution removed (exercises kept), in
+# _build/student/_build/html, plus the stripped notebooks in _build/student/notebooks.
+student: book-vendor
+	$(PY) book/tools/student_edition.py

@@ -209,3 +209,16 @@ def test_live_panel_validates_arguments():
         vw.live_panel(lambda: None, {})
     with pytest.raises(TypeError, match="controls"):
         vw.live_panel(lambda n: None, {"n": 3})
+
+
+def test_live_panel_registry_and_timings():
+    n = vw.int_slider("n", 1, 0, 5)
+    panel = vw.live_panel(lambda n: f"{n}", {"n": n})
+    assert panel in vw.LivePanel.instances()
+    n.value = 2
+    n.value = 3
+    assert len(panel.timings) == panel.calls == 3
+    assert all(t >= 0 for t in panel.timings)
+    other = vw.live_panel(lambda n: f"{n}", {"n": vw.int_slider("n", 1, 0, 5)}, run=False)
+    order = vw.LivePanel.instances()
+    assert order.index(panel) < order.index(other) and other.timings == []

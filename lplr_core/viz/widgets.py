@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import html
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -92,7 +93,16 @@ class LivePanel:
       output: the output area (an ``Output`` widget).
       widget: the whole panel (a ``VBox``); displaying the panel displays it.
       calls: how many times ``compute`` has been called (for tests).
+      timings: wall time in seconds of every refresh, compute and redraw
+        together, in order (read by ``benchmarks/bench_widgets.py``).
     """
+
+    _registry: "weakref.WeakSet[LivePanel]" = weakref.WeakSet()
+
+    @classmethod
+    def instances(cls) -> list["LivePanel"]:
+        """The panels created in this process that are still alive, oldest first."""
+        return sorted(cls._registry, key=lambda panel: panel._serial)
 
     def __init__(self, compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget],
                  *, title: str | None = None):
@@ -109,6 +119,9 @@ class LivePanel:
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
         self.calls = 0
+        self.timings: list[float] = []
+        self._serial = time.monotonic_ns()
+        LivePanel._registry.add(self)
         self._shown: dict[str, Any] | None = None
         for control in self.controls.values():
             if hasattr(control, "continuous_update"):
@@ -158,6 +171,7 @@ class LivePanel:
             self.status.value = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
         finally:
             self._set_disabled(False)
+            self.timings.append(time.perf_counter() - start)
 
     def _ipython_display_(self) -> None:
         display(self.widget)
