@@ -1,0 +1,665 @@
+r"""Check your own network: the LPLR diagnostics and certificate for any JAX model.
+
+:func:`check_network` takes a model ``apply_fn(params, x) -> (n,)`` with any
+pytree of parameters, inputs ``x`` and targets ``y``, runs full-batch gradient
+descent on the sum loss :math:`L(\theta) = \tfrac12\|f(X;\theta) - y\|^2` and
+returns a :class:`NetworkReport`: the NTK spectrum at :math:`\theta_0`, the
+smoothness, the four diagnostics over training, the certificate
+:math:`\hat\mu = \lambda_0 - \hat L_\Theta\, r` and a verdict on each hypothesis
+of the book's derivations D1 (local PL from NTK stability) and D2 (linear rate
+under containment).
+
+It only composes tested core functions (:func:`~lplr_core.ntk.empirical_ntk`,
+:func:`~lplr_core.diagnostics.smoothness`,
+:func:`~lplr_core.training.gradient_descent`,
+:func:`~lplr_core.diagnostics.lipschitz_in_ball`,
+:func:`~lplr_core.diagnostics.certificate`,
+:func:`~lplr_core.diagnostics.fit_linear_rate`, ...); it implements no new
+numerics.
+
+**An empirical check, not a proof.** Every constant in the report is an
+*estimate*: :math:`\hat L_\Theta` is a maximum over the recorded iterates (and,
+optionally, random directions of a ball), so it can only under-estimate the
+Lipschitz constant on the region; the smoothness is measured at the two ends of
+the path, not on the whole region; the PL ratio is seen only at the recorded
+iterates. A report in which every hypothesis "holds" says that the measured
+quantities are consistent with the hypotheses of D1 and D2 on this run, not
+that the theorem's conclusion is guaranteed.
+
+Conventions (this book's): the sum loss (no :math:`1/n`), the NTK
+:math:`\Theta = J J^\top`, :math:`\lambda_0 = \lambda_{\min}(\Theta(\theta_0))`,
+drift :math:`d_t = \|\theta_t - \theta_0\|_2`.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lplr_core._validation import (
+    check_array,
+    check_callable,
+    check_choice,
+    check_int,
+    check_key,
+    check_params,
+    check_real,
+    check_targets,
+    describe,
+)
+from lplr_core.diagnostics import (
+    RateFit,
+    certificate,
+    certified_radius,
+    fit_linear_rate,
+    lipschitz_in_ball,
+    lower_envelope,
+    smoothness,
+)
+from lplr_core.models import param_count
+from lplr_core.ntk import NTK_METHODS, empirical_ntk, ntk_eigenvalues
+from lplr_core.training import Trajectory, gradient_descent
+
+__all__ = ["Verdict", "NetworkReport", "check_network"]
+
+DISCLAIMER = ("Estimated constants (path and sampled Lipschitz estimates, sharpness at two "
+              "points): an empirical check of the hypotheses on this run, not a proof.")
+
+
+# ----------------------------------------------------------------------------- results
+
+@dataclass(frozen=True)
+class Verdict:
+    """One checked statement of the report.
+
+    Attributes:
+      name: a short identifier, e.g. ``"lambda0_positive"``.
+      statement: the condition in words and symbols, e.g. ``"λ_0 > 0"``.
+      holds: ``True``, ``False``, or ``None`` when it could not be evaluated.
+      explanation: one line saying why, with the numbers.
+      kind: ``"hypothesis"`` (of D1/D2), ``"consequence"`` (what D1/D2 then
+        predict, checked on the run) or ``"run"`` (the run itself).
+    """
+
+    name: str
+    statement: str
+    holds: bool | None
+    explanation: str
+    kind: str = "hypothesis"
+
+    @property
+    def mark(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "n/a"}[self.holds]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "statement": self.statement, "holds": self.holds,
+                "explanation": self.explanation, "kind": self.kind}
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkReport:
+    r"""What :func:`check_network` measured, with a verdict per hypothesis.
+
+    Scalars are Python floats (``nan`` where a quantity could not be measured,
+    e.g. after an early divergence). ``trajectory`` is the full
+    :class:`~lplr_core.training.Trajectory` of the gradient-descent run.
+    ``certified`` is true when every hypothesis of D1 and D2 holds on the
+    measured constants. See :data:`DISCLAIMER`: this is an empirical check.
+    """
+
+    model: str
+    n: int
+    p: int
+    dtype: str
+    output_squeezed: bool
+    # NTK at theta_0
+    lambda0: float
+    lambda_max: float
+    condition_number: float
+    lambda_tol: float
+    # smoothness and step size
+    beta0: float
+    beta_final: float
+    beta_hat: float
+    step_size: float
+    step_size_rule: str
+    steps: int
+    loss_star: float
+    # run
+    diverged_at: int | None
+    loss0: float
+    loss_final: float
+    # diagnostics over training
+    lambda_min_path: float
+    kernel_drift_max: float
+    max_drift: float
+    max_relative_drift: float
+    final_drift: float
+    stable_from: int
+    stable_until: int
+    pl_envelope_min: float
+    rate_fit: RateFit | None
+    # certificate
+    lipschitz_path: float
+    lipschitz_ball: float | None
+    lipschitz: float
+    radius: float
+    radius_rule: str
+    certificate: float
+    certified_radius: float
+    bound_factor: float
+    verdicts: tuple[Verdict, ...]
+    trajectory: Trajectory
+
+    # ---------------------------------------------------------------- summaries
+    @property
+    def diverged(self) -> bool:
+        return self.diverged_at is not None
+
+    @property
+    def certified(self) -> bool:
+        """Every hypothesis of D1/D2 holds on the measured constants (and no divergence)."""
+        return all(v.holds is True for v in self.verdicts if v.kind in ("hypothesis", "run"))
+
+    def verdict(self, name: str) -> Verdict:
+        """The verdict called ``name`` (see :attr:`verdicts`)."""
+        for v in self.verdicts:
+            if v.name == name:
+                return v
+        raise KeyError(f"name must be one of {[v.name for v in self.verdicts]}; got {name!r}")
+
+    def failed(self) -> list[Verdict]:
+        """The verdicts that do not hold (``holds is False``)."""
+        return [v for v in self.verdicts if v.holds is False]
+
+    def _rows(self) -> list[tuple[str, str, str]]:
+        fit = self.rate_fit
+        rows = [
+            ("model", self.model, f"n = {self.n}, p = {self.p:,}, {self.dtype}"
+             + (", output (n, 1) squeezed" if self.output_squeezed else "")),
+            ("λ_0 = λ_min(Θ(θ_0))", _fmt(self.lambda0), "NTK spectral gap at initialization"),
+            ("λ_max(Θ(θ_0))", _fmt(self.lambda_max), f"condition number {_fmt(self.condition_number)}"),
+            ("β_0, β(θ_T)", f"{_fmt(self.beta0)}, {_fmt(self.beta_final)}",
+             "sharpness at the two ends of the path"),
+            ("step size η", _fmt(self.step_size),
+             f"{self.step_size_rule}; η β̂ = {_fmt(self.step_size * self.beta_hat)}"),
+            ("steps T, L*", f"{self.steps}, {_fmt(self.loss_star)}",
+             "diverged at step " + str(self.diverged_at) if self.diverged else "no divergence"),
+            ("L(θ_0) → L(θ_T)", f"{_fmt(self.loss0)} → {_fmt(self.loss_final)}",
+             "last finite record" if self.diverged else "sum loss"),
+            ("min_t λ_min(Θ_t)", _fmt(self.lambda_min_path), "NTK spectral gap over training"),
+            ("max_t ‖Θ_t − Θ_0‖_op", _fmt(self.kernel_drift_max), "kernel drift"),
+            ("max_t d_t (relative)", f"{_fmt(self.max_drift)} ({_fmt(self.max_relative_drift)})",
+             "parameter drift ‖θ_t − θ_0‖ (/ ‖θ_0‖)"),
+            ("min PL ratio, stable regime", _fmt(self.pl_envelope_min),
+             f"lower envelope of ρ_t on steps [{self.stable_from}, {self.stable_until}]"),
+            ("fitted rate q̂", "n/a" if fit is None else _fmt(fit.rate),
+             "no window to fit" if fit is None else
+             f"R² = {fit.r2:.3f} on steps [{fit.start}, {fit.stop}]"),
+            ("L̂_Θ (path)", _fmt(self.lipschitz_path), "max_t ‖Θ_t − Θ_0‖ / d_t"),
+        ]
+        if self.lipschitz_ball is not None:
+            rows.append(("L̂_Θ (ball, sampled)", _fmt(self.lipschitz_ball),
+                         f"random directions, radius {_fmt(self.radius)}"))
+        rows += [
+            ("radius r", _fmt(self.radius), self.radius_rule),
+            ("certificate μ̂ = λ_0 − L̂_Θ r", _fmt(self.certificate),
+             f"with L̂_Θ = {_fmt(self.lipschitz)}"),
+            ("certified radius λ_0 / L̂_Θ", _fmt(self.certified_radius), "largest r with μ̂ > 0"),
+            ("bound factor 1 − 2μ̂η(1 − β̂η/2)", _fmt(self.bound_factor),
+             "D2's per-step factor (n/a if μ̂ ≤ 0 or η β̂ ≥ 2)"),
+        ]
+        return rows
+
+    def __str__(self) -> str:
+        rows = self._rows()
+        w0 = max(len(r[0]) for r in rows)
+        w1 = max(len(r[1]) for r in rows)
+        lines = ["LPLR check of your network", "=" * 26]
+        lines += [f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows]
+        lines += ["", "Verdicts (D1: local PL from NTK stability; D2: linear rate under "
+                  "containment)"]
+        wn = max(len(v.statement) for v in self.verdicts)
+        for v in self.verdicts:
+            lines.append(f"  {v.mark:<4}  {v.statement:<{wn}}  {v.explanation}")
+        lines += ["", "Overall: " + ("every hypothesis of D1/D2 holds on the measured constants."
+                                     if self.certified else
+                                     "not certified: " + ", ".join(
+                                         v.statement for v in self.verdicts
+                                         if v.kind in ("hypothesis", "run")
+                                         and v.holds is not True) + "."),
+                  DISCLAIMER]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"NetworkReport(n={self.n}, p={self.p}, lambda0={self.lambda0:.4g}, "
+                f"certificate={self.certificate:.4g}, certified={self.certified})")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        cell = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
+        out = ["<div class='lplr-report'><table style='border-collapse:collapse'>",
+               f"<tr><th style='{cell}'>quantity</th><th style='{cell}'>value</th>"
+               f"<th style='{cell}'>note</th></tr>"]
+        for a, b, c in self._rows():
+            out.append(f"<tr><td style='{cell}'>{esc(a)}</td>"
+                       f"<td style='{cell};font-family:monospace'>{esc(b)}</td>"
+                       f"<td style='{cell}'>{esc(c)}</td></tr>")
+        out.append("</table><table style='border-collapse:collapse;margin-top:0.6em'>")
+        out.append(f"<tr><th style='{cell}'>verdict</th><th style='{cell}'>condition</th>"
+                   f"<th style='{cell}'>kind</th><th style='{cell}'>why</th></tr>")
+        colors = {True: "#009E73", False: "#D55E00", None: "#777777"}
+        for v in self.verdicts:
+            out.append(f"<tr><td style='{cell};color:{colors[v.holds]};font-weight:bold'>"
+                       f"{v.mark}</td><td style='{cell}'>{esc(v.statement)}</td>"
+                       f"<td style='{cell}'>{esc(v.kind)}</td>"
+                       f"<td style='{cell}'>{esc(v.explanation)}</td></tr>")
+        out.append("</table>")
+        overall = ("every hypothesis of D1/D2 holds on the measured constants" if self.certified
+                   else "not certified")
+        out.append(f"<p><b>Overall:</b> {esc(overall)}. <i>{esc(DISCLAIMER)}</i></p></div>")
+        return "".join(out)
+
+    def to_dict(self, *, include_trajectory: bool = False) -> dict[str, Any]:
+        """Plain Python values (JSON-serializable); the trajectory's arrays on request."""
+        skip = {"verdicts", "trajectory", "rate_fit"}
+        out = {name: getattr(self, name) for name in self.__dataclass_fields__ if name not in skip}
+        out["rate_fit"] = None if self.rate_fit is None else dict(self.rate_fit._asdict())
+        out["verdicts"] = [v.to_dict() for v in self.verdicts]
+        out["certified"] = self.certified
+        out["disclaimer"] = DISCLAIMER
+        if include_trajectory:
+            t = self.trajectory
+            out["trajectory"] = {name: np.asarray(getattr(t, name)).tolist() for name in (
+                "steps", "loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio",
+                "ntk_steps", "lambda_min", "lambda_max", "kernel_drift")}
+        return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    value = float(value)
+    if math.isnan(value):
+        return "n/a"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
+
+
+# -------------------------------------------------------------------------- validation
+
+@functools.lru_cache(maxsize=64)
+def _squeezed_cached(apply_fn):
+    return _make_squeezed(apply_fn)
+
+
+def _make_squeezed(apply_fn):
+    def squeezed(params, x):
+        return apply_fn(params, x)[:, 0]
+    squeezed.__qualname__ = f"{getattr(apply_fn, '__qualname__', 'apply_fn')}[:, 0]"
+    return squeezed
+
+
+def _check_model(apply_fn, params, x):
+    """Output shape (n,) (or (n, 1), squeezed), floating, finite at theta_0."""
+    check_callable("apply_fn", apply_fn)
+    n = x.shape[0]
+    try:
+        out = jax.eval_shape(apply_fn, params, x)
+    except Exception as exc:  # the user's function failed on these shapes
+        raise ValueError(f"apply_fn(params, x) failed for x of shape {tuple(x.shape)}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    shape = getattr(out, "shape", None)
+    squeeze = False
+    if shape == (n, 1):
+        squeeze = True
+    elif shape != (n,):
+        got = describe(out) if shape is None else f"shape {tuple(shape)}"
+        raise ValueError(f"apply_fn(params, x) must return one scalar output per sample, shape "
+                         f"({n},) (or ({n}, 1), which is squeezed); got {got}")
+    if not np.issubdtype(out.dtype, np.floating):
+        raise TypeError(f"apply_fn(params, x) must return floats; got dtype {out.dtype}")
+    if squeeze:
+        try:
+            fn = _squeezed_cached(apply_fn)
+        except TypeError:  # unhashable callable: no cache, recompiles per call
+            fn = _make_squeezed(apply_fn)
+    else:
+        fn = apply_fn
+    values = np.asarray(jax.jit(fn)(params, x))
+    bad = int(np.size(values) - np.isfinite(values).sum())
+    if bad:
+        raise ValueError(f"apply_fn(params, x) must be finite at the initial params; got {bad} "
+                         "NaN/inf outputs")
+    return fn, squeeze
+
+
+def _default_layout(steps: int, record_every: int | None, ntk_every: int | None):
+    if record_every is None:
+        record_every = max(1, steps // 200)
+    else:
+        record_every = check_int("record_every", record_every, minimum=1)
+    if ntk_every is None:
+        ntk_every = record_every * max(1, (steps // record_every) // 20)
+    else:
+        ntk_every = check_int("ntk_every", ntk_every, minimum=1)
+        if ntk_every % record_every:
+            raise ValueError(f"ntk_every must be a multiple of record_every={record_every}; "
+                             f"got {ntk_every}")
+    return record_every, ntk_every
+
+
+# ------------------------------------------------------------------------------ check
+
+def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
+                  step_size: float | None = None, steps: int = 500,
+                  loss_star: float = 0.0, radius: float | None = None,
+                  ntk_method: str = "auto", stable_from: int | None = None,
+                  record_every: int | None = None, ntk_every: int | None = None,
+                  ball_directions: int = 0, smoothness_iters: int = 100,
+                  min_r2: float = 0.9, key: Any = 0, name: str | None = None) -> NetworkReport:
+    r"""Measure the LPLR diagnostics and certificate of a user's model on its data.
+
+    Steps (each a tested core function):
+
+    1. the empirical NTK at :math:`\theta_0` (:func:`~lplr_core.ntk.empirical_ntk`):
+       :math:`\lambda_0`, :math:`\lambda_{\max}`, the condition number;
+    2. the sharpness :math:`\beta_0` (:func:`~lplr_core.diagnostics.smoothness`);
+       the step size defaults to :math:`\eta = 1/\beta_0`;
+    3. ``steps`` of full-batch gradient descent with records
+       (:func:`~lplr_core.training.gradient_descent`), and the sharpness
+       :math:`\beta(\theta_T)` at the last finite iterate; :math:`\hat\beta =
+       \max(\beta_0, \beta(\theta_T))`;
+    4. the four diagnostics: NTK spectral gap :math:`\lambda_{\min}(\Theta_t)`
+       and kernel drift; parameter drift :math:`d_t` (absolute and relative);
+       PL ratio :math:`\rho_t` and its lower envelope on the stable regime;
+       suboptimality :math:`L_t - L^*` with a fitted linear rate
+       (:func:`~lplr_core.diagnostics.fit_linear_rate`);
+    5. :math:`\hat L_\Theta` along the path (and, with ``ball_directions > 0``,
+       in random directions of the ball of radius :math:`r`,
+       :func:`~lplr_core.diagnostics.lipschitz_in_ball`; the larger is used),
+       the certificate :math:`\hat\mu = \lambda_0 - \hat L_\Theta r`
+       (:func:`~lplr_core.diagnostics.certificate`) and the certified radius
+       :math:`\lambda_0/\hat L_\Theta`;
+    6. verdicts on the hypotheses of the book's D1 and D2 — :math:`\lambda_0 >
+       0`; :math:`\hat L_\Theta r < \lambda_0`; :math:`\eta < 2/\hat\beta`;
+       containment of the path in the ball of radius :math:`r` inside the
+       certified ball; no divergence — and on what they predict: a linear rate
+       observed, no slower than D2's factor, and :math:`\rho_t \ge \hat\mu`.
+
+    **The stable regime** is the records with :math:`t \ge t_0` (``stable_from``,
+    default ``steps // 10``) and :math:`L_t - L^* > \epsilon_{\rm floor}
+    (L_0 - L^*)` with :math:`\epsilon_{\rm floor} = 10^4\,\epsilon_{\rm mach}` of
+    the parameters' dtype: once the loss reaches round-off, neither the rate
+    nor the PL ratio means anything. The PL envelope and the rate fit use this
+    window.
+
+    **Divergence is a result**: if the loss stops being finite, the report says
+    so (``diverged_at``; the "no divergence" verdict fails) and the quantities
+    that need the rest of the run are ``nan``. No exception is raised.
+
+    **Outputs of shape (n, 1)** are accepted and squeezed to ``(n,)`` (the
+    report's ``output_squeezed`` says so); any other shape is an error.
+
+    This is an **empirical check, not a proof**: all constants are estimates
+    (see the module docstring and :data:`DISCLAIMER`).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``, any JAX-traceable function.
+      params: the initial parameters :math:`\theta_0`, any pytree of float arrays.
+      x: inputs of shape ``(n, ...)`` (2 to 4 dimensions), finite.
+      y: targets of shape ``(n,)`` (or ``(n, 1)``), finite.
+      step_size: :math:`\eta > 0`; default :math:`1/\beta_0`.
+      steps: number of gradient-descent steps :math:`T \ge 2`.
+      loss_star: :math:`L^* \ge 0`, below :math:`L(\theta_0)` (0 for a task the
+        model can interpolate).
+      radius: the region's radius :math:`r > 0`; default :math:`\max_t d_t`,
+        the smallest ball around :math:`\theta_0` that holds the path.
+      ntk_method: ``"auto"``, ``"jacobian"``, ``"ntvp"`` or ``"structured"``
+        (:class:`~lplr_core.models.MLP` only).
+      stable_from: first step :math:`t_0` of the stable regime, in
+        ``[0, steps - 1]``; default ``steps // 10``.
+      record_every: record every this many steps; default ``max(1, steps // 200)``.
+      ntk_every: NTK every this many steps (a multiple of ``record_every``);
+        default about 20 NTK records per run.
+      ball_directions: random directions for the ball estimate of
+        :math:`L_\Theta` (0: path estimate only).
+      smoothness_iters: power iterations for each sharpness estimate.
+      min_r2: the fit quality (:math:`R^2`) required to call the decay linear.
+      key: PRNG key or int seed (sharpness start vectors, ball directions).
+      name: a label for the model in the report (default: ``apply_fn``'s name).
+
+    Returns:
+      A :class:`NetworkReport` (print it, or display it in a notebook).
+
+    Raises:
+      TypeError, ValueError: an argument is invalid; the message names it.
+    """
+    apply_fn = check_callable("apply_fn", apply_fn)
+    params = check_params("params", params)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    y = check_targets("y", y, x.shape[0])
+    steps = check_int("steps", steps, minimum=2)
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    if step_size is not None:
+        step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
+    if radius is not None:
+        radius = check_real("radius", radius, minimum=0.0, strict_min=True)
+    ntk_method = check_choice("ntk_method", ntk_method, NTK_METHODS)
+    stable_from = steps // 10 if stable_from is None else check_int(
+        "stable_from", stable_from, minimum=0, maximum=steps - 1)
+    record_every, ntk_every = _default_layout(steps, record_every, ntk_every)
+    ball_directions = check_int("ball_directions", ball_directions, minimum=0)
+    smoothness_iters = check_int("smoothness_iters", smoothness_iters, minimum=1)
+    min_r2 = check_real("min_r2", min_r2, minimum=0.0, maximum=1.0)
+    key = check_key("key", key)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a str or None; got {describe(name)}")
+
+    fn, squeezed = _check_model(apply_fn, params, x)
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
+    eps = float(np.finfo(np.dtype(dtype)).eps)
+    y = y.astype(dtype)
+    model = name or getattr(apply_fn, "__qualname__", None) or type(apply_fn).__name__
+
+    # 1. NTK at theta_0.
+    kernel0 = empirical_ntk(fn, params, x, method=ntk_method)
+    ev = np.asarray(ntk_eigenvalues(kernel0), float)
+    lambda0, lam_max = float(ev[0]), float(ev[-1])
+    n = x.shape[0]
+    # Below this, λ_0 is round-off: the kernel is numerically singular.
+    lambda_tol = 100.0 * n * eps * max(abs(lam_max), np.finfo(float).tiny)
+    cond = math.inf if lambda0 <= lambda_tol else lam_max / lambda0
+
+    # 2. smoothness and step size.
+    key_beta0, key_beta1, key_ball = jax.random.split(key, 3)
+    beta0 = smoothness(fn, params, x, y, iters=smoothness_iters, key=key_beta0)
+    loss_at_0 = 0.5 * float(jnp.sum(jnp.square(fn(params, x) - y)))
+    if not loss_at_0 > loss_star:
+        raise ValueError(f"loss_star must be below the initial loss L(θ_0) = {loss_at_0:.6g}; "
+                         f"got {loss_star}")
+    if step_size is None:
+        if not beta0 > 0:
+            raise ValueError(f"step_size must be given: the sharpness β_0 = {beta0:.3g} is not "
+                             "positive, so the default 1/β_0 is undefined")
+        step_size, step_rule = 1.0 / beta0, "default 1/β_0"
+    else:
+        step_rule = "given"
+
+    # 3. the run.
+    traj = gradient_descent(fn, params, x, y, step_size=step_size, steps=steps,
+                            record_every=record_every, ntk_every=ntk_every,
+                            loss_star=loss_star, ntk_method=ntk_method)
+    beta_final = smoothness(fn, traj.params, x, y, iters=smoothness_iters, key=key_beta1)
+    beta_hat = max(beta0, beta_final) if np.isfinite(beta_final) else beta0
+
+    # 4. diagnostics.
+    nan = math.nan
+    max_drift = float(np.max(traj.drift)) if traj.drift.size else nan
+    max_rel = float(np.max(traj.relative_drift)) if traj.relative_drift.size else nan
+    lambda_min_path = float(np.min(traj.lambda_min)) if traj.lambda_min.size else nan
+    kd_max = float(np.max(traj.kernel_drift)) if traj.kernel_drift.size else nan
+    gap = traj.loss - loss_star
+    floor = 1e4 * eps * (loss_at_0 - loss_star)
+    first = int(np.searchsorted(traj.steps, stable_from))
+    above = np.isfinite(gap) & (gap > floor)
+    # the window ends at the first record at the round-off floor
+    stop = first
+    while stop < traj.steps.size and above[stop]:
+        stop += 1
+    stable_until = int(traj.steps[stop - 1]) if stop > first else int(stable_from)
+    env_min = nan
+    if stop > first:
+        env = lower_envelope(traj.pl_ratio[:stop], first)
+        if env.size and np.isfinite(env[-1]):
+            env_min = float(env[-1])
+    rate = None
+    if stop - first >= 3:
+        rate = fit_linear_rate(traj.loss, loss_star=loss_star, steps=traj.steps,
+                               start=first, stop=stop)
+
+    # 5. Lipschitz estimates and the certificate.
+    try:
+        lip_path = traj.lipschitz_estimate()
+    except ValueError:  # fewer than two NTK records (early divergence) or no drift
+        lip_path = 0.0 if (traj.ntk_steps.size >= 2 and kd_max == 0.0) else nan
+    r = max_drift if radius is None else radius
+    radius_rule = "max_t d_t (smallest ball holding the path)" if radius is None else "given"
+    lip_ball = None
+    if ball_directions and np.isfinite(r) and r > 0:
+        lip_ball = lipschitz_in_ball(fn, params, x, r, n_directions=ball_directions,
+                                     key=key_ball, method=ntk_method).value
+    estimates = [v for v in (lip_path, lip_ball) if v is not None and np.isfinite(v)]
+    lip = max(estimates) if estimates else nan
+    if np.isfinite(lip) and np.isfinite(r):
+        mu_hat = float(certificate(lambda0, lip, r))
+        r_cert = float(certified_radius(lambda0, lip))
+    else:
+        mu_hat, r_cert = nan, nan
+    if mu_hat > 0 and step_size * beta_hat < 2:
+        bound_factor = max(1.0 - 2.0 * mu_hat * step_size * (1.0 - beta_hat * step_size / 2.0),
+                           0.0)
+    else:
+        bound_factor = nan
+
+    verdicts = _verdicts(
+        lambda0=lambda0, lambda_tol=lambda_tol, lam_max=lam_max, lip=lip, r=r, mu_hat=mu_hat,
+        r_cert=r_cert, step_size=step_size, beta0=beta0, beta_hat=beta_hat,
+        max_drift=max_drift, radius_given=radius is not None, diverged_at=traj.diverged_at,
+        rate=rate, min_r2=min_r2, bound_factor=bound_factor, env_min=env_min,
+        stable=(stable_from, stable_until))
+
+    return NetworkReport(
+        model=str(model)[:120], n=n, p=param_count(params), dtype=str(np.dtype(dtype)),
+        output_squeezed=squeezed, lambda0=lambda0, lambda_max=lam_max, condition_number=cond,
+        lambda_tol=lambda_tol, beta0=float(beta0), beta_final=float(beta_final),
+        beta_hat=float(beta_hat), step_size=float(step_size), step_size_rule=step_rule,
+        steps=steps, loss_star=loss_star, diverged_at=traj.diverged_at,
+        loss0=float(traj.loss[0]), loss_final=float(traj.loss[-1]),
+        lambda_min_path=lambda_min_path, kernel_drift_max=kd_max, max_drift=max_drift,
+        max_relative_drift=max_rel, final_drift=float(traj.drift[-1]),
+        stable_from=int(stable_from), stable_until=stable_until, pl_envelope_min=env_min,
+        rate_fit=rate, lipschitz_path=float(lip_path), lipschitz_ball=lip_ball,
+        lipschitz=float(lip), radius=float(r), radius_rule=radius_rule, certificate=mu_hat,
+        certified_radius=r_cert, bound_factor=bound_factor, verdicts=tuple(verdicts),
+        trajectory=traj)
+
+
+def _verdicts(*, lambda0, lambda_tol, lam_max, lip, r, mu_hat, r_cert, step_size, beta0,
+              beta_hat, max_drift, radius_given, diverged_at, rate, min_r2, bound_factor,
+              env_min, stable) -> list[Verdict]:
+    f = _fmt
+    out = []
+    if lambda0 > lambda_tol:
+        why = f"λ_0 = {f(lambda0)} > 0: the NTK is positive definite at θ_0"
+    else:
+        why = (f"λ_0 = {f(lambda0)} is zero up to round-off (tolerance {f(lambda_tol)}): the "
+               "NTK is singular, e.g. duplicated inputs or more samples than the model can fit")
+    out.append(Verdict("lambda0_positive", "λ_0 > 0", lambda0 > lambda_tol, why))
+
+    if not np.isfinite(mu_hat):
+        out.append(Verdict("lipschitz_compatible", "L̂_Θ r < λ_0", None,
+                           "L̂_Θ could not be estimated (fewer than two NTK records before "
+                           "divergence, or no drift)"))
+    else:
+        holds = mu_hat > 0 and lambda0 > lambda_tol
+        why = (f"L̂_Θ r = {f(lip)} × {f(r)} = {f(lip * r)} "
+               f"{'<' if lip * r < lambda0 else '≥'} λ_0 = {f(lambda0)}, so μ̂ = {f(mu_hat)}")
+        out.append(Verdict("lipschitz_compatible", "L̂_Θ r < λ_0", bool(holds), why))
+
+    eb = step_size * beta_hat
+    if eb < 2:
+        form = "η ≤ 1/β̂ (first form of D2)" if eb <= 1 else "1/β̂ < η < 2/β̂ (second form)"
+        why = f"η β̂ = {f(eb)} < 2 ({form}); β̂ = max(β_0, β(θ_T)) = {f(beta_hat)}"
+    else:
+        why = (f"η β̂ = {f(eb)} ≥ 2: the step is beyond the stability edge 2/β̂ = "
+               f"{f(2 / beta_hat)}; D2 does not apply")
+    out.append(Verdict("step_size_stable", "η < 2/β̂", bool(eb < 2), why))
+
+    if diverged_at is not None:
+        out.append(Verdict("contained", "path in the certified ball", False,
+                           f"the run diverged at step {diverged_at}: it left every ball"))
+    elif math.isnan(r_cert):
+        out.append(Verdict("contained", "path in the certified ball", None,
+                           "the certified radius could not be estimated"))
+    else:
+        inside = max_drift <= r * (1 + 1e-12)
+        holds = bool(inside and r < r_cert)
+        if radius_given:
+            why = (f"max_t d_t = {f(max_drift)} {'≤' if inside else '>'} r = {f(r)}, and r "
+                   f"{'<' if r < r_cert else '≥'} certified radius λ_0/L̂_Θ = {f(r_cert)}")
+        else:
+            why = (f"max_t d_t = r = {f(r)} {'<' if r < r_cert else '≥'} certified radius "
+                   f"λ_0/L̂_Θ = {f(r_cert)}")
+        out.append(Verdict("contained", "path in the certified ball", holds, why))
+
+    out.append(Verdict("no_divergence", "no divergence", diverged_at is None,
+                       "the loss stayed finite for every step" if diverged_at is None else
+                       f"the loss stopped being finite at step {diverged_at}; records are cut "
+                       "there (a report, not an error)", kind="run"))
+
+    if rate is None:
+        out.append(Verdict("linear_rate", "linear rate observed", None if diverged_at is None
+                           else False,
+                           f"fewer than 3 records in the stable regime [{stable[0]}, "
+                           f"{stable[1]}] above round-off: nothing to fit", kind="consequence"))
+    else:
+        holds = rate.rate < 1 and rate.r2 >= min_r2
+        why = (f"log(L_t − L*) fits a line with q̂ = {f(rate.rate)} per step, R² = "
+               f"{rate.r2:.3f} (needs q̂ < 1 and R² ≥ {min_r2:g}) on steps "
+               f"[{rate.start}, {rate.stop}]")
+        out.append(Verdict("linear_rate", "linear rate observed", bool(holds), why,
+                           kind="consequence"))
+
+    if rate is None or not np.isfinite(bound_factor):
+        out.append(Verdict("rate_within_bound", "q̂ ≤ 1 − 2μ̂η(1 − β̂η/2)", None,
+                           "no bound to compare: needs μ̂ > 0, η β̂ < 2 and a fitted rate",
+                           kind="consequence"))
+    else:
+        holds = rate.rate <= bound_factor * (1 + 1e-9)
+        out.append(Verdict("rate_within_bound", "q̂ ≤ 1 − 2μ̂η(1 − β̂η/2)", bool(holds),
+                           f"fitted q̂ = {f(rate.rate)} {'≤' if holds else '>'} D2's factor "
+                           f"{f(bound_factor)}", kind="consequence"))
+
+    if not (np.isfinite(env_min) and np.isfinite(mu_hat)):
+        out.append(Verdict("pl_above_certificate", "min ρ_t ≥ μ̂", None,
+                           "PL envelope or certificate not available", kind="consequence"))
+    elif mu_hat <= 0:
+        out.append(Verdict("pl_above_certificate", "min ρ_t ≥ μ̂", None,
+                           f"μ̂ = {f(mu_hat)} ≤ 0 certifies nothing to compare with; the PL "
+                           f"envelope on steps [{stable[0]}, {stable[1]}] is {f(env_min)}",
+                           kind="consequence"))
+    else:
+        holds = env_min >= mu_hat * (1 - 1e-9)
+        out.append(Verdict("pl_above_certificate", "min ρ_t ≥ μ̂", bool(holds),
+                           f"lower envelope of the PL ratio on steps [{stable[0]}, {stable[1]}] "
+                           f"= {f(env_min)} vs μ̂ = {f(mu_hat)}", kind="consequence"))
+    return out
