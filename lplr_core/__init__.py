@@ -62,6 +62,14 @@ float64, call ``jax.config.update("jax_enable_x64", True)`` before creating
 arrays. The library runs on the CPU by default and on a GPU when JAX has one.
 """
 
+from lplr_core.check import NetworkReport, Verdict, check_network
+from lplr_core.containment import (
+    PATH_BOUNDS,
+    SelfConsistentRadius,
+    path_length_bound,
+    path_length_curve,
+    self_consistent_radius,
+)
 from lplr_core.diagnostics import (
     BallPLEstimate,
     LipschitzEstimate,
@@ -89,6 +97,14 @@ from lplr_core.diagnostics import (
     step_size_thresholds,
     tree_norm,
 )
+from lplr_core.lqcr import (
+    QuasiConvexityPath,
+    descent_ratio,
+    quartic_gd_bounds,
+    quasi_convexity_path,
+    quasi_convexity_ratio,
+    sublinear_bound,
+)
 from lplr_core.models import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
 from lplr_core.ntk import (
     NTK_METHODS,
@@ -103,6 +119,20 @@ from lplr_core.ntk import (
     ntk_eigenvalues,
     ntk_matvec,
     top_eigenvalues,
+)
+from lplr_core.objectives import (
+    GDPath,
+    GridPL,
+    Objective,
+    fit_rate_above_floor,
+    gradient_descent_fn,
+    least_squares,
+    pl_constant_on_grid,
+    quadratic_asymptotic_rate,
+    quadratic_plus_sine,
+    rank_deficient_least_squares,
+    rate_factor,
+    step_contractions,
 )
 from lplr_core.training import (
     SweepResult,
@@ -131,4 +161,16 @@ __all__ = [
     "tree_norm",
     "gradient_descent", "sgd", "gradient_descent_sweep", "stack_params", "Trajectory",
     "SweepResult", "data",
+    # chapter 1: PL functions and gradient descent on plain functions
+    "Objective", "GDPath", "GridPL", "quadratic_plus_sine", "least_squares",
+    "rank_deficient_least_squares", "gradient_descent_fn", "pl_constant_on_grid", "rate_factor",
+    "step_contractions", "fit_rate_above_floor", "quadratic_asymptotic_rate",
+    # chapter 2: the quasi-convex lens
+    "quasi_convexity_ratio", "quasi_convexity_path", "QuasiConvexityPath", "sublinear_bound",
+    "descent_ratio", "quartic_gd_bounds",
+    # chapter 5: containment by self-consistency
+    "path_length_bound", "path_length_curve", "self_consistent_radius", "SelfConsistentRadius",
+    "PATH_BOUNDS",
+    # check your own network
+    "check_network", "NetworkReport", "Verdict",
 ]
