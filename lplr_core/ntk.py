@@ -338,25 +338,52 @@ def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
     n1 = x1.shape[0]
     symmetric = x2 is None
     if sharded:
+        # Each device computes its own block of rows against all of x2, with the
+        # unsharded code (shard_map). Letting XLA partition the whole computation
+        # instead (GSPMD) gave wrong Jacobian-contraction kernels for convolutional
+        # models on CPU devices; tests/test_ntk.py checks every method and model.
         mesh = mesh_1d("rows")
         x1_in = shard_leading(x1, mesh, "rows")
         params = replicate(params, mesh)
         x2 = replicate(x1 if symmetric else x2, mesh)
+        kernel = _sharded_kernel(apply_fn, mlp, method, memory_budget, columns, mesh)(
+            params, x1_in, x2)
+        kernel = jax.device_put(kernel[:n1], jax.devices()[0])
     else:
-        x1_in = x1
-
-    if method == "structured":
-        kernel = _structured_ntk(mlp, params, x1_in, None if (symmetric and not sharded) else x2)
-    elif method == "jacobian":
-        kernel = _jacobian_ntk(apply_fn, params, x1_in,
-                               None if (symmetric and not sharded) else x2, memory_budget)
-    else:
-        kernel = _ntvp_ntk(apply_fn, params, x1_in, x1 if (symmetric and not sharded) else x2,
-                           columns)
-    kernel = kernel[:n1]
-    if sharded:
-        kernel = jax.device_put(kernel, jax.devices()[0])
+        kernel = _local_kernel(apply_fn, mlp, method, memory_budget, columns,
+                               params, x1, x2)
     return _symmetrize(kernel) if symmetric else kernel
+
+
+def _local_kernel(apply_fn, mlp, method, memory_budget, columns, params, x1, x2):
+    """Θ(x1, x2) on one device (x2 None: the symmetric case, computed once)."""
+    if method == "structured":
+        return _structured_ntk(mlp, params, x1, x2)
+    if method == "jacobian":
+        return _jacobian_ntk(apply_fn, params, x1, x2, memory_budget)
+    return _ntvp_ntk(apply_fn, params, x1, x1 if x2 is None else x2, columns)
+
+
+_SHARDED_CACHE: dict = {}
+
+
+def _sharded_kernel(apply_fn, mlp, method, memory_budget, columns, mesh):
+    """A jitted shard_map computing each device's rows of Θ; one per configuration."""
+    key = (apply_fn, method, memory_budget, columns, mesh.devices.shape)
+    fn = _SHARDED_CACHE.get(key)
+    if fn is None:
+        spec = jax.sharding.PartitionSpec
+
+        def local(params, x1_block, x2_all):
+            return _local_kernel(apply_fn, mlp, method, memory_budget, columns,
+                                 params, x1_block, x2_all)
+
+        fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec(), spec("rows"), spec()),
+                                   out_specs=spec("rows"), check_vma=False))
+        if len(_SHARDED_CACHE) > 64:
+            _SHARDED_CACHE.clear()
+        _SHARDED_CACHE[key] = fn
+    return fn
 
 
 def kernel_fn(apply_fn: Callable, method: str = "auto", *, columns: int = 16) -> Callable:
