@@ -32,7 +32,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lplr_core._devices import mesh_1d, replicate, shard_leading
 from lplr_core._validation import (
     check_apply_fn,
     check_array,
@@ -568,8 +567,9 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     ``params`` carries a leading axis of ``S`` initializations (see
     :func:`stack_params`); ``step_sizes`` has ``E`` entries. The ``S * E`` runs
     are ``jax.vmap``-ed into one program; with several devices (``shard=None``
-    decides automatically) the batch of runs is sharded across them with
-    ``jax.sharding``, which gives the same numbers as the unsharded program.
+    decides automatically) the batch of runs is split into equal slices, one per
+    device, each run by the same vmapped program at the same time; this gives the
+    same numbers as the unsharded program.
     """
     params = check_params("params", params)
     leaves = jax.tree_util.tree_leaves(params)
@@ -593,14 +593,34 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     run = jax.vmap(program, in_axes=(0, None, None, 0, None, None))
     n_dev = jax.device_count()
     sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
+    args = (x, y.astype(dtype))
+    tail = (jnp.asarray(loss_star, dtype), jax.random.PRNGKey(0))
+    compiled = jax.jit(run)
     if sharded:
-        mesh = mesh_1d("runs")
-        flat_params = shard_leading(flat_params, mesh, "runs")
-        flat_sizes = shard_leading(flat_sizes, mesh, "runs")
-        x, y = replicate((x, y), mesh)
-    rec, ntk, diverged_at, final = jax.jit(run)(
-        flat_params, x, y.astype(dtype), flat_sizes, jnp.asarray(loss_star, dtype),
-        jax.random.PRNGKey(0))
+        # Each device runs an equal slice of the batch (padded by repeating the last
+        # run) with the same vmapped program; dispatch is asynchronous, so the devices
+        # work at the same time. Partitioning one program across devices instead
+        # (GSPMD, or shard_map) failed for convolutional models inside XLA and JAX.
+        devices = jax.devices()
+        chunk = -(-batch // len(devices))
+        pad = chunk * len(devices) - batch
+
+        def padded(a):
+            return jnp.concatenate([a, jnp.repeat(a[-1:], pad, axis=0)]) if pad else a
+
+        flat_params = jax.tree_util.tree_map(padded, flat_params)
+        flat_sizes = padded(flat_sizes)
+        parts = []
+        for k, device in enumerate(devices):
+            piece = slice(k * chunk, (k + 1) * chunk)
+            local = jax.device_put(
+                (jax.tree_util.tree_map(lambda a: a[piece], flat_params), *args,
+                 flat_sizes[piece], *tail), device)
+            parts.append(compiled(local[0], local[1], local[2], local[3], local[4], local[5]))
+        rec, ntk, diverged_at, final = jax.tree_util.tree_map(
+            lambda *leaves: np.concatenate([np.asarray(leaf) for leaf in leaves]), *parts)
+    else:
+        rec, ntk, diverged_at, final = compiled(flat_params, *args, flat_sizes, *tail)
 
     def unflat(a):
         a = np.asarray(a)[:batch]
