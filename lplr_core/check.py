@@ -111,7 +111,7 @@ class NetworkReport:
     e.g. after an early divergence). ``trajectory`` is the full
     :class:`~lplr_core.training.Trajectory` of the gradient-descent run.
     ``certified`` is true when every hypothesis of D1 and D2 holds on the
-    measured constants. See :data:`DISCLAIMER`: this is an empirical check.
+    measured constants. See ``DISCLAIMER``: this is an empirical check.
     """
 
     model: str
@@ -169,7 +169,7 @@ class NetworkReport:
         return all(v.holds is True for v in self.verdicts if v.kind in ("hypothesis", "run"))
 
     def verdict(self, name: str) -> Verdict:
-        """The verdict called ``name`` (see :attr:`verdicts`)."""
+        """The verdict called ``name`` (see ``verdicts``)."""
         for v in self.verdicts:
             if v.name == name:
                 return v
@@ -410,7 +410,7 @@ def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     report's ``output_squeezed`` says so); any other shape is an error.
 
     This is an **empirical check, not a proof**: all constants are estimates
-    (see the module docstring and :data:`DISCLAIMER`).
+    (see the module docstring and ``DISCLAIMER``).
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``, any JAX-traceable function.
