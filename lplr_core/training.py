@@ -345,8 +345,10 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
             value = _loss_fn(apply_fn, params, x, y)
             carry = flag(carry, value)
             kernel = kfn(params, x)
-            ev = jnp.linalg.eigvalsh(kernel)
-            diff = jnp.linalg.eigvalsh(kernel - kernel0)
+            # One eigvalsh call on the stacked pair, not two: under vmap two batched
+            # eigen-solvers in flight at once could deadlock XLA's CPU thread pool
+            # on a 2-core machine (each waited for pool threads the other held).
+            ev, diff = jnp.linalg.eigvalsh(jnp.stack([kernel, kernel - kernel0]))
             drift = jnp.maximum(jnp.abs(diff[0]), jnp.abs(diff[-1]))
             return carry, tuple(jnp.where(carry[1], nan, v) for v in (ev[0], ev[-1], drift))
 
