@@ -134,6 +134,15 @@ from lplr_core.objectives import (
     rate_factor,
     step_contractions,
 )
+from lplr_core.phase import (
+    REGIMES,
+    CenteredModel,
+    PhaseDiagram,
+    RunLabels,
+    centered_params,
+    label_run,
+    phase_diagram,
+)
 from lplr_core.training import (
     SweepResult,
     Trajectory,
@@ -171,6 +180,9 @@ __all__ = [
     # chapter 5: containment by self-consistency
     "path_length_bound", "path_length_curve", "self_consistent_radius", "SelfConsistentRadius",
     "PATH_BOUNDS",
+    # chapter 6: the phase diagram
+    "phase_diagram", "PhaseDiagram", "label_run", "RunLabels", "CenteredModel",
+    "centered_params", "REGIMES",
     # check your own network
     "check_network", "NetworkReport", "Verdict",
 ]
