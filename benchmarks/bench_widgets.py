@@ -7,7 +7,8 @@ each of its controls the way a reader does: from the default to the next value, 
 to the previous value, then back to the default; then the same moves once more. Every move sets the control's
 ``value`` from the kernel, which fires the same ``observe`` handler as a slider
 released in the browser; the latency of a move is the panel's own timing of that
-refresh: the core's recomputation plus building and emitting the new figure. What it
+refresh: the core's recomputation plus building and emitting the new figure (in a
+kernel the panel recomputes in a worker thread; the probe waits for it). What it
 does not include is the browser's drawing (a few tens of ms for plotly) and the
 websocket round trip.
 
@@ -67,6 +68,7 @@ for _k, _panel in enumerate(_LivePanel.instances()):
             for _target in (_path + [_default]) if _path else []:
                 _before = len(_panel.timings)
                 _control.value = _target
+                _panel.wait()          # a kernel recomputes in a worker thread
                 if len(_panel.timings) > _before:
                     _moves.append({"round": _round, "control": _name,
                                    "value": repr(_target), "seconds": _panel.timings[-1]})

@@ -222,3 +222,56 @@ def test_live_panel_registry_and_timings():
     other = vw.live_panel(lambda n: f"{n}", {"n": vw.int_slider("n", 1, 0, 5)}, run=False)
     order = vw.LivePanel.instances()
     assert order.index(panel) < order.index(other) and other.timings == []
+
+
+def test_live_panel_background_coalesces_and_keeps_controls_usable():
+    import threading
+    started, release = threading.Event(), threading.Event()
+    seen = []
+
+    def compute(n):
+        seen.append(n)
+        if len(seen) == 2:          # the first background computation blocks until released
+            started.set()
+            release.wait(5)
+        return (f"n = {n}", go.Figure(go.Scatter(x=[0, 1], y=[n, n])))
+
+    n = vw.int_slider("n", 0, 0, 9)
+    panel = vw.live_panel(compute, {"n": n}, background=True)
+    assert seen == [0] and panel.background            # the first call is synchronous
+    n.value = 1                                          # returns at once; computes in a thread
+    assert started.wait(5)
+    assert not n.disabled                                # controls stay usable meanwhile
+    assert "computing" in panel.status.value
+    n.value = 2
+    n.value = 3                                          # queued moves are coalesced
+    release.set()
+    assert panel.wait(10)
+    assert seen == [0, 1, 3]                             # 2 was skipped: only the latest runs
+    assert "done in" in panel.status.value and len(panel.timings) == 3
+    data = [o["data"] for o in panel.output.outputs]
+    assert "n = 3" in data[0]["text/plain"]
+    assert viz.PLOTLY_MIMETYPE in data[1] and "<div" in data[1]["text/html"]
+
+
+def test_live_panel_background_reports_errors():
+    def compute(n):
+        if n == 2:
+            raise ValueError("n must not be 2")
+        return f"{n}"
+
+    n = vw.int_slider("n", 0, 0, 5)
+    panel = vw.live_panel(compute, {"n": n}, background=True)
+    n.value = 2
+    assert panel.wait(10)
+    assert "error" in panel.status.value
+    assert "n must not be 2" in panel.output.outputs[0]["data"]["text/plain"]
+    n.value = 3
+    assert panel.wait(10) and "done in" in panel.status.value
+
+
+def test_live_panel_background_default_is_off_outside_a_kernel():
+    panel = vw.live_panel(lambda n: f"{n}", {"n": vw.int_slider("n", 0, 0, 2)})
+    assert panel.background is False
+    with pytest.raises(TypeError, match="background"):
+        vw.live_panel(lambda n: f"{n}", {"n": vw.int_slider("n", 0, 0, 2)}, background="yes")

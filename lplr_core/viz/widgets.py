@@ -5,11 +5,17 @@ is *released* (``continuous_update=False``: dragging a slider does not fire a
 recomputation per pixel), the panel reads the current value of every control,
 calls ``compute(**values)`` (which calls the core) and shows what it returns.
 
-* While ``compute`` runs the status line says "computing…" and the controls are
-  disabled; afterwards it gives the wall time.
-* Events that queued up during a slow computation are coalesced: each handler
-  re-reads all controls and skips the work when the values are those already
-  shown.
+* While ``compute`` runs the status line says "computing…"; afterwards it gives
+  the wall time.
+* In a live kernel (JupyterLab, Binder, Colab) every recomputation after the
+  first runs in a worker thread (``background=True``), so the kernel never
+  freezes: the controls stay usable while the core computes (JAX releases the
+  Python lock), moves made meanwhile are coalesced, and only the latest values
+  are computed next. Outside a kernel (tests, scripts), or with
+  ``background=False``, the panel computes in the event handler and disables
+  its controls meanwhile.
+* Each handler re-reads all controls and skips the work when the values are
+  those already shown.
 * An exception inside ``compute`` is shown as a one-line message in the output
   area (its type and text), never as a traceback, and the panel stays usable.
 
@@ -22,6 +28,7 @@ without a kernel.
 from __future__ import annotations
 
 import html
+import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -31,7 +38,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from IPython.display import HTML, display
 
-from lplr_core.viz.figures import show
+from lplr_core.viz.figures import _in_colab, figure_bundle, show
 
 __all__ = ["LivePanel", "dropdown", "int_slider", "live_panel", "options_slider"]
 
@@ -84,6 +91,31 @@ def _render(item: Any) -> None:
         display(item)
 
 
+def _bundles(item: Any) -> list[dict[str, Any]]:
+    """What :func:`_render` would display, as MIME bundles (for a worker thread)."""
+    if item is None:
+        return []
+    if isinstance(item, go.Figure):
+        return [figure_bundle(item, include_plotlyjs="cdn" if _in_colab() else False)]
+    if isinstance(item, str):
+        return [{"text/html": f"<pre style='margin:0.3em 0'>{html.escape(item)}</pre>",
+                 "text/plain": item}]
+    if isinstance(item, (tuple, list)):
+        return [bundle for sub in item for bundle in _bundles(sub)]
+    from IPython.core.formatters import format_display_data
+    data, _ = format_display_data(item)
+    return [data]
+
+
+def _in_kernel() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython is a dependency of ipywidgets
+        return False
+    shell = get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
 class LivePanel:
     """Controls + status line + output area; see :func:`live_panel`.
 
@@ -95,6 +127,8 @@ class LivePanel:
       calls: how many times ``compute`` has been called (for tests).
       timings: wall time in seconds of every refresh, compute and redraw
         together, in order (read by ``benchmarks/bench_widgets.py``).
+      background: whether recomputations run in a worker thread (see the module
+        docstring); :meth:`wait` waits for the one in flight.
     """
 
     _registry: "weakref.WeakSet[LivePanel]" = weakref.WeakSet()
@@ -105,7 +139,7 @@ class LivePanel:
         return sorted(cls._registry, key=lambda panel: panel._serial)
 
     def __init__(self, compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget],
-                 *, title: str | None = None):
+                 *, title: str | None = None, background: bool | None = None):
         if not callable(compute):
             raise TypeError(f"compute must be callable; got {type(compute).__name__}")
         if not controls:
@@ -114,7 +148,13 @@ class LivePanel:
             if not isinstance(control, widgets.ValueWidget):
                 raise TypeError(f"controls[{name!r}] must be an ipywidgets value widget; "
                                 f"got {type(control).__name__}")
+        if background is not None and not isinstance(background, bool):
+            raise TypeError(f"background must be True, False or None; got {background!r}")
         self.compute = compute
+        self.background = _in_kernel() if background is None else background
+        self._lock = threading.Lock()
+        self._pending: dict[str, Any] | None = None
+        self._worker: threading.Thread | None = None
         self.controls = dict(controls)
         self.status = widgets.HTML(value="")
         self.output = widgets.Output()
@@ -145,32 +185,77 @@ class LivePanel:
             if hasattr(control, "disabled"):
                 control.disabled = disabled
 
-    def refresh(self, force: bool = False) -> None:
-        """Recompute for the current values (skipped if already shown, unless ``force``)."""
+    def refresh(self, force: bool = False, *, wait: bool = False) -> None:
+        """Recompute for the current values (skipped if already shown, unless ``force``).
+
+        The first computation, and every one when ``background`` is off, runs
+        here; later ones run in the worker thread (``wait=True`` runs it here).
+        """
         values = self.values()
         if not force and values == self._shown:
             return
         self._shown = values
+        if not self.background or wait or not self.timings:
+            self._compute_and_show(values, threaded=False)
+            return
+        with self._lock:
+            self._pending = values
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._work, daemon=True,
+                                                name="lplr-live-panel")
+                self._worker.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the recomputation in flight, if any; ``True`` when none is left."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+            return not worker.is_alive()
+        return True
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                values, self._pending = self._pending, None
+                if values is None:
+                    self._worker = None
+                    return
+            self._compute_and_show(values, threaded=True)
+
+    def _compute_and_show(self, values: dict[str, Any], *, threaded: bool) -> None:
         self.status.value = "<i>computing…</i>"
-        self._set_disabled(True)
+        if not threaded:
+            self._set_disabled(True)
         start = time.perf_counter()
         try:
             self.calls += 1
             result = self.compute(**values)
+            bundles = _bundles(result) if threaded else None
         except Exception as exc:  # shown to the reader as a message, not a traceback
-            self.output.clear_output()
             message = f"{type(exc).__name__}: {exc}"
-            with self.output:
-                display(HTML("<div style='color:#B00020'><b>Could not compute this case.</b> "
-                             f"{html.escape(message)}</div>"))
+            error = ("<div style='color:#B00020'><b>Could not compute this case.</b> "
+                     f"{html.escape(message)}</div>")
+            if threaded:
+                self.output.outputs = ({"output_type": "display_data", "metadata": {},
+                                        "data": {"text/html": error, "text/plain": message}},)
+            else:
+                self.output.clear_output()
+                with self.output:
+                    display(HTML(error))
             self.status.value = "<span style='color:#B00020'>error: see below</span>"
         else:
-            self.output.clear_output(wait=True)
-            with self.output:
-                _render(result)
+            if threaded:
+                # A worker thread cannot capture display() calls; it sets the outputs.
+                self.output.outputs = tuple({"output_type": "display_data", "metadata": {},
+                                             "data": bundle} for bundle in bundles)
+            else:
+                self.output.clear_output(wait=True)
+                with self.output:
+                    _render(result)
             self.status.value = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
         finally:
-            self._set_disabled(False)
+            if not threaded:
+                self._set_disabled(False)
             self.timings.append(time.perf_counter() - start)
 
     def _ipython_display_(self) -> None:
@@ -178,7 +263,8 @@ class LivePanel:
 
 
 def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget], *,
-               title: str | None = None, run: bool = True) -> LivePanel:
+               title: str | None = None, run: bool = True,
+               background: bool | None = None) -> LivePanel:
     """A live panel that calls ``compute(**values)`` whenever a control is released.
 
     Args:
@@ -190,12 +276,14 @@ def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.Value
         :func:`int_slider`, :func:`dropdown`. Sliders are switched to
         ``continuous_update=False``.
       title: an optional bold heading.
-      run: compute once now for the initial values.
+      run: compute once now for the initial values (always in the calling thread).
+      background: recompute in a worker thread so the kernel never freezes;
+        ``None`` (the default) does so when running in a Jupyter kernel.
 
     Returns:
       A :class:`LivePanel`; display it (last expression of a cell) to show it.
     """
-    panel = LivePanel(compute, controls, title=title)
+    panel = LivePanel(compute, controls, title=title, background=background)
     if run:
         panel.refresh()
     return panel
