@@ -488,7 +488,6 @@ def _python_loop_runner(mlp, steps, record_every):
 
 def bench_gd(cfg, repeats, log, *, headline=True):
     """Floor 4: gradient_descent (one compiled scan) vs a Python loop of jitted steps."""
-    import jax
     from lplr_core import gradient_descent
 
     n, d, widths = cfg["n"], cfg["d"], cfg["widths"]
