@@ -6,32 +6,20 @@ NTK at initialization, the loss recomputed from the model's outputs.
 """
 
 import json
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lplr_core import data as D
 from lplr_core.data import DataUnavailableError
 from lplr_core.experiments import cnn_robustness as cr
 
 S, R = cr.FAST["n_seeds"], cr.FAST["steps"] // cr.FAST["record_every"] + 1
 
 
-def _require_system_fashion():
-    if not D.SYSTEM_FASHION_MNIST_DIR.is_dir():
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI is set but {D.SYSTEM_FASHION_MNIST_DIR} is missing: the CI image "
-                        f"must `apt-get install dataset-fashion-mnist`")
-        pytest.skip(f"{D.SYSTEM_FASHION_MNIST_DIR} absent (apt-get install "
-                    f"dataset-fashion-mnist)")
-
-
 @pytest.fixture(scope="module")
-def fast():
-    _require_system_fashion()
+def fast(require_system_fashion):
     calls = []
     results = cr.run(dict(cr.FAST), progress=lambda done, total, msg: calls.append((done, total)))
     return results, calls

@@ -6,7 +6,6 @@ import gzip
 import hashlib
 import importlib.util
 import io
-import os
 import pickle
 import re
 import shutil
@@ -372,18 +371,8 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message
 
 
-def _require_system_fashion():
-    if not D.SYSTEM_FASHION_MNIST_DIR.is_dir():
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail(f"CI is set but {D.SYSTEM_FASHION_MNIST_DIR} is missing: the CI image "
-                        f"must `apt-get install dataset-fashion-mnist`")
-        pytest.skip(f"{D.SYSTEM_FASHION_MNIST_DIR} absent (apt-get install "
-                    f"dataset-fashion-mnist); with CI set this fails instead")
-
-
 @pytest.mark.parametrize("split, n", [("train", 1001), ("test", 2000)])
-def test_fashion_mnist_system_package(tmp_path, split, n):
-    _require_system_fashion()
+def test_fashion_mnist_system_package(tmp_path, split, n, require_system_fashion):
     x, y = D.fashion_mnist((0, 1), n=n, split=split, data_dir=tmp_path)
     x, y = _as_np(x), _as_np(y)
     assert x.shape == (n, 784) and np.sum(y == 1) == n - n // 2
