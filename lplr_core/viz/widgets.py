@@ -36,9 +36,9 @@ from typing import Any
 
 import ipywidgets as widgets
 import plotly.graph_objects as go
-from IPython.display import HTML, display
+from IPython.display import display
 
-from lplr_core.viz.figures import _in_colab, figure_bundle, show
+from lplr_core.viz.figures import _in_colab, figure_bundle
 
 __all__ = ["LivePanel", "dropdown", "int_slider", "live_panel", "options_slider"]
 
@@ -77,22 +77,8 @@ def dropdown(description: str, options: Sequence[Any], value: Any = None) -> wid
                             description=description, style=_STYLE, layout=_layout())
 
 
-def _render(item: Any) -> None:
-    if item is None:
-        return
-    if isinstance(item, go.Figure):
-        show(item)
-    elif isinstance(item, str):
-        display(HTML(f"<pre style='margin:0.3em 0'>{html.escape(item)}</pre>"))
-    elif isinstance(item, (tuple, list)):
-        for sub in item:
-            _render(sub)
-    else:
-        display(item)
-
-
 def _bundles(item: Any) -> list[dict[str, Any]]:
-    """What :func:`_render` would display, as MIME bundles (for a worker thread)."""
+    """What the panel shows for ``compute``'s result, as MIME bundles."""
     if item is None:
         return []
     if isinstance(item, go.Figure):
@@ -228,31 +214,21 @@ class LivePanel:
             self._set_disabled(True)
         start = time.perf_counter()
         try:
-            self.calls += 1
-            result = self.compute(**values)
-            bundles = _bundles(result) if threaded else None
-        except Exception as exc:  # shown to the reader as a message, not a traceback
-            message = f"{type(exc).__name__}: {exc}"
-            error = ("<div style='color:#B00020'><b>Could not compute this case.</b> "
-                     f"{html.escape(message)}</div>")
-            if threaded:
-                self.output.outputs = ({"output_type": "display_data", "metadata": {},
-                                        "data": {"text/html": error, "text/plain": message}},)
-            else:
-                self.output.clear_output()
-                with self.output:
-                    display(HTML(error))
-            self.status.value = "<span style='color:#B00020'>error: see below</span>"
-        else:
-            if threaded:
-                # A worker thread cannot capture display() calls; it sets the outputs.
-                self.output.outputs = tuple({"output_type": "display_data", "metadata": {},
-                                             "data": bundle} for bundle in bundles)
-            else:
-                self.output.clear_output(wait=True)
-                with self.output:
-                    _render(result)
-            self.status.value = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
+            try:
+                self.calls += 1
+                bundles = _bundles(self.compute(**values))
+                status = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
+            except Exception as exc:  # shown to the reader as a message, not a traceback
+                message = f"{type(exc).__name__}: {exc}"
+                bundles = [{"text/html": "<div style='color:#B00020'><b>Could not compute "
+                                         f"this case.</b> {html.escape(message)}</div>",
+                            "text/plain": message}]
+                status = "<span style='color:#B00020'>error: see below</span>"
+            # The outputs are set, not captured from display() calls: that works from
+            # the kernel's thread and from a worker thread alike.
+            self.output.outputs = tuple({"output_type": "display_data", "metadata": {},
+                                         "data": bundle} for bundle in bundles)
+            self.status.value = status
         finally:
             if not threaded:
                 self._set_disabled(False)
@@ -270,7 +246,7 @@ def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.Value
     Args:
       compute: called with one keyword argument per control (its current value);
         returns what to show: a plotly figure (shown with
-        :func:`~lplr_core.viz.show`), a string (shown preformatted), any other
+        :func:`~lplr_core.viz.figure_bundle`, as :func:`~lplr_core.viz.show` does), a string (shown preformatted), any other
         displayable object, or a list/tuple of these, shown in order.
       controls: ``{keyword: widget}``, e.g. from :func:`options_slider`,
         :func:`int_slider`, :func:`dropdown`. Sliders are switched to
