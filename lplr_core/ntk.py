@@ -49,7 +49,7 @@ With several JAX devices, the rows of :math:`\Theta` (the samples of
 from __future__ import annotations
 
 import math
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Callable
 
 import jax
@@ -364,26 +364,17 @@ def _local_kernel(apply_fn, mlp, method, memory_budget, columns, params, x1, x2)
     return _ntvp_ntk(apply_fn, params, x1, x1 if x2 is None else x2, columns)
 
 
-_SHARDED_CACHE: dict = {}
-
-
+@lru_cache(maxsize=64)
 def _sharded_kernel(apply_fn, mlp, method, memory_budget, columns, mesh):
     """A jitted shard_map computing each device's rows of Θ; one per configuration."""
-    key = (apply_fn, method, memory_budget, columns, mesh.devices.shape)
-    fn = _SHARDED_CACHE.get(key)
-    if fn is None:
-        spec = jax.sharding.PartitionSpec
+    spec = jax.sharding.PartitionSpec
 
-        def local(params, x1_block, x2_all):
-            return _local_kernel(apply_fn, mlp, method, memory_budget, columns,
-                                 params, x1_block, x2_all)
+    def local(params, x1_block, x2_all):
+        return _local_kernel(apply_fn, mlp, method, memory_budget, columns,
+                             params, x1_block, x2_all)
 
-        fn = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec(), spec("rows"), spec()),
-                                   out_specs=spec("rows"), check_vma=False))
-        if len(_SHARDED_CACHE) > 64:
-            _SHARDED_CACHE.clear()
-        _SHARDED_CACHE[key] = fn
-    return fn
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec(), spec("rows"), spec()),
+                                 out_specs=spec("rows"), check_vma=False))
 
 
 def kernel_fn(apply_fn: Callable, method: str = "auto", *, columns: int = 16) -> Callable:

@@ -618,7 +618,7 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
             local = jax.device_put(
                 (jax.tree_util.tree_map(lambda a: a[piece], flat_params), *args,
                  flat_sizes[piece], *tail), device)
-            parts.append(compiled(local[0], local[1], local[2], local[3], local[4], local[5]))
+            parts.append(compiled(*local))
         rec, ntk, diverged_at, final = jax.tree_util.tree_map(
             lambda *leaves: np.concatenate([np.asarray(leaf) for leaf in leaves]), *parts)
     else:
