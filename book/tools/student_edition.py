@@ -92,11 +92,10 @@ class _Stripper:
                 i += 1
                 continue
             if match and match["name"] == "solution-start":
-                self.gated = True
                 end = self._skip_fence_block(lines, i, match["fence"])
-                i = len(lines) if end is None else end
                 if end is None:
                     raise SolutionError(f"{self.where}: unterminated solution-start fence")
+                self.gated, i = True, end
                 continue
             if match and match["name"] == "solution-end":
                 raise SolutionError(f"{self.where}: solution-end without solution-start")
