@@ -97,6 +97,8 @@ from lplr_core.diagnostics import (
     step_size_thresholds,
     tree_norm,
 )
+from lplr_core.diagnostics import (BallEigenEstimate, PowerLawFit, fit_power_law,
+                                    min_lambda_min_in_ball)
 from lplr_core.lqcr import (
     QuasiConvexityPath,
     descent_ratio,
@@ -167,7 +169,7 @@ __all__ = [
     "lipschitz_along_path", "lipschitz_in_ball", "LipschitzEstimate", "min_pl_ratio_in_ball",
     "BallPLEstimate", "certificate", "certified_radius", "smoothness", "step_size_thresholds",
     "fit_linear_rate", "RateFit", "pl_bound", "kernel_distance", "kernel_target_alignment",
-    "tree_norm",
+    "tree_norm", "min_lambda_min_in_ball", "BallEigenEstimate", "fit_power_law", "PowerLawFit",
     "gradient_descent", "sgd", "gradient_descent_sweep", "stack_params", "Trajectory",
     "SweepResult", "data",
     # chapter 1: PL functions and gradient descent on plain functions

@@ -65,6 +65,10 @@ __all__ = [
     "kernel_distance",
     "kernel_target_alignment",
     "tree_norm",
+    "BallEigenEstimate",
+    "min_lambda_min_in_ball",
+    "PowerLawFit",
+    "fit_power_law",
 ]
 
 
@@ -644,3 +648,169 @@ def kernel_target_alignment(kernel: Any, y: Any) -> float:
     if ny == 0 or nk == 0:
         raise ValueError("kernel and y must be non-zero")
     return float(y @ kernel @ y) / (nk * ny)
+
+
+# ------------------------------------------------- adversarial search for lambda_min in a ball
+
+class BallEigenEstimate(NamedTuple):
+    r"""Smallest :math:`\lambda_{\min}(\Theta(\theta))` found in a ball :math:`B(\theta_0, r)`."""
+    value: float        # min over everything tried (attained at a point of the ball)
+    sampled: float      # min over random points in the ball and on its sphere
+    descent: float      # after projected gradient descent (== sampled if no descent)
+    radius: float
+    lambda0: float      # lambda_min(Theta(theta_0)), computed on the way
+    distance: float     # ||delta|| of the point that attains `value`
+    delta: Any          # the witness: lambda_min(Theta(theta_0 + delta)) == value
+
+
+def _lambda_min_at_impl(apply_fn, method, delta, params0, x):
+    """lambda_min(Theta(theta_0 + delta))."""
+    kernel = kernel_fn(apply_fn, method)(_tree_axpy(1.0, delta, params0), x)
+    return jnp.linalg.eigvalsh(0.5 * (kernel + kernel.T))[0]
+
+
+# Compiled once per (apply_fn, method) and argument shapes, not once per call.
+_lambda_min_at = jax.jit(_lambda_min_at_impl, static_argnums=(0, 1))
+_lambda_min_at_grad = jax.jit(jax.grad(_lambda_min_at_impl, argnums=2), static_argnums=(0, 1))
+
+
+def min_lambda_min_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
+                           n_directions: int = 8, steps: int = 0, lr: float = 0.1,
+                           key: Any = 0, method: str = "auto") -> BallEigenEstimate:
+    r"""Adversarial search for :math:`\min_{\|\theta - \theta_0\| \le r} \lambda_{\min}(\Theta(\theta))`.
+
+    The quantity that the book's derivation D1 bounds from below: on the ball,
+    :math:`\lambda_{\min}(\Theta(\theta)) \ge \lambda_0 - L_\Theta r` when
+    :math:`L_\Theta` bounds :math:`\|\Theta(\theta) - \Theta(\theta_0)\|_{op} /
+    \|\theta - \theta_0\|` there. This function looks for the worst point:
+
+    * **sampled**: ``n_directions`` points uniform in the ball (radius
+      :math:`r U^{1/p}`) and ``n_directions`` on its sphere;
+    * **descent**: from the worst of them, ``steps`` steps of projected
+      gradient descent on :math:`\lambda_{\min}(\Theta(\theta_0 + \delta))`,
+      each of length ``lr * r`` along the normalized negative gradient,
+      projected back onto the ball. The gradient of a simple eigenvalue is
+      :math:`v^\top (\partial\Theta) v` with :math:`v` its eigenvector; at a
+      repeated eigenvalue it may not exist, and the search stops there.
+
+    Every value returned is attained at a point of the ball, so it is an
+    **upper** estimate of the true minimum (never below it): an estimate, not a
+    certificate. Comparing it with :math:`\lambda_0 - \hat L_\Theta r` shows how
+    much of Weyl's worst case a search can realize.
+
+    Cost: ``2 * n_directions + 2 * steps`` kernel evaluations (each descent
+    step differentiates through the kernel and its eigendecomposition).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params0: the centre :math:`\theta_0` (a pytree).
+      x: inputs ``(n, ...)``.
+      radius: :math:`r > 0`.
+      n_directions: random points drawn in the ball and on its sphere (each).
+      steps: projected-descent steps (0: sampling only).
+      lr: step length as a fraction of ``radius``.
+      key: a ``jax.random`` key or a non-negative int seed.
+      method: the NTK method (see :func:`lplr_core.ntk.kernel_fn`).
+
+    Returns:
+      A :class:`BallEigenEstimate`; its ``delta`` is the witness, a
+      perturbation with :math:`\|\delta\| \le r` at which
+      :math:`\lambda_{\min}(\Theta(\theta_0 + \delta))` equals ``value``.
+
+    Raises:
+      ValueError, TypeError: an argument is invalid (the message names it).
+    """
+    params0 = check_params("params0", params0)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    check_apply_fn("apply_fn", apply_fn, params0, x)
+    radius = check_real("radius", radius, minimum=0.0, strict_min=True)
+    n_directions = check_int("n_directions", n_directions, minimum=1)
+    steps = check_int("steps", steps, minimum=0)
+    lr = check_real("lr", lr, minimum=0.0, strict_min=True)
+    key = check_key("key", key)
+    method = check_choice("method", method, NTK_METHODS)
+    zero = jax.tree_util.tree_map(jnp.zeros_like, params0)
+
+    def lam(delta):
+        return float(_lambda_min_at(apply_fn, method, delta, params0, x))
+
+    lambda0 = lam(zero)
+    p = sum(np.size(l) for l in jax.tree_util.tree_leaves(params0))
+    keys = jax.random.split(key, 2 * n_directions)
+    best_delta, sampled = None, math.inf
+    for i, k in enumerate(keys):
+        kd, kr = jax.random.split(k)
+        scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
+        delta = _random_direction(kd, params0, radius * scale)
+        value = lam(delta)
+        if value < sampled:
+            best_delta, sampled = delta, value
+    descent, best = sampled, best_delta
+    if steps:
+        delta = best_delta
+        for _ in range(steps):
+            g = _lambda_min_at_grad(apply_fn, method, delta, params0, x)
+            gnorm = tree_norm(g)
+            if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
+                break
+            delta = _tree_axpy(-lr * radius / gnorm, g, delta)
+            if float(tree_norm(delta)) > radius:
+                delta = _project_to_sphere(delta, radius)
+            value = lam(delta)
+            if value < descent:
+                descent, best = value, delta
+    value = min(sampled, descent)
+    return BallEigenEstimate(value, sampled, descent, radius, lambda0, float(tree_norm(best)),
+                             best)
+
+
+# --------------------------------------------------------------------- power-law fits
+
+class PowerLawFit(NamedTuple):
+    r"""Least-squares fit of :math:`\log y \approx \log a + k \log x`, i.e. :math:`y \approx a x^k`."""
+    exponent: float   # k
+    prefactor: float  # a
+    r2: float         # coefficient of determination in log-log coordinates
+    n: int            # number of points fitted
+
+
+def fit_power_law(x: Any, y: Any) -> PowerLawFit:
+    r"""Fit :math:`y = a\,x^k` by least squares on :math:`(\log x, \log y)`.
+
+    The slope of a log-log plot, as a number: e.g. how :math:`\hat L_\Theta`
+    scales with the width :math:`m`, or an estimate with the radius :math:`r`.
+    With two points it is the exact exponent through them.
+
+    Args:
+      x: 1-D array of positive, finite abscissae, not all equal.
+      y: 1-D array of positive, finite values, same length as ``x``.
+
+    Returns:
+      A :class:`PowerLawFit` (``exponent``, ``prefactor``, ``r2``, ``n``).
+
+    Raises:
+      ValueError: fewer than 2 points, different lengths, a non-positive or
+        non-finite entry, or all ``x`` equal.
+    """
+    xs = np.asarray(check_array("x", x, ndim=1, finite=False), float)
+    ys = np.asarray(check_array("y", y, ndim=1, finite=False), float)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must have the same length; got {xs.shape[0]} and {ys.shape[0]}")
+    if xs.shape[0] < 2:
+        raise ValueError(f"x and y must hold at least 2 points to fit a power law; got "
+                         f"{xs.shape[0]}")
+    for name, v in (("x", xs), ("y", ys)):
+        bad = ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"{name} must be positive and finite everywhere (a power law is "
+                             f"fitted in log-log coordinates); got {name}[{i}] = {v[i]}")
+    lx, ly = np.log(xs), np.log(ys)
+    if np.ptp(lx) == 0:
+        raise ValueError(f"x must contain at least two different values; got all equal to {xs[0]}")
+    slope, intercept = np.polyfit(lx, ly, 1)
+    fitted = intercept + slope * lx
+    ss_res = float(np.sum((ly - fitted) ** 2))
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
+    return PowerLawFit(float(slope), float(np.exp(intercept)), r2, int(xs.shape[0]))
