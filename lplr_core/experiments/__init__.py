@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 #: The registered experiments, by module name.
-EXPERIMENTS = ("mnist_mlp", "width_ablation", "cnn_robustness")
+EXPERIMENTS = ("mnist_mlp", "width_ablation", "cnn_robustness", "erf_ntk")
 
 _REQUIRED = {"NAME": str, "DESCRIPTION": str, "FAST": dict, "FULL": dict}
 _ROOT = Path(__file__).resolve().parents[2]
