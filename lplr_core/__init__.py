@@ -55,6 +55,12 @@ Diagnostics (:mod:`lplr_core.diagnostics`): :func:`~lplr_core.diagnostics.pl_rat
 Training (:mod:`lplr_core.training`): :func:`~lplr_core.training.gradient_descent`, :func:`~lplr_core.training.sgd`,
 :func:`~lplr_core.training.gradient_descent_sweep`, :class:`~lplr_core.training.Trajectory`.
 
+Rigorous constants (:mod:`lplr_core.bounds`): :func:`~lplr_core.bounds.certify` proves or
+fails every hypothesis of the linear-rate theorem for a one-hidden-layer MLP with a smooth
+activation, from :func:`~lplr_core.bounds.ntk_lipschitz_bound`,
+:func:`~lplr_core.bounds.smoothness_bound` and :func:`~lplr_core.bounds.lambda_min_lower_bound`
+(upper and lower bounds that are theorems, not estimates).
+
 Data: :mod:`lplr_core.data` (``binary_mnist`` and friends).
 
 Precision: computations run in the dtype of the inputs and parameters. For
@@ -62,6 +68,14 @@ float64, call ``jax.config.update("jax_enable_x64", True)`` before creating
 arrays. The library runs on the CPU by default and on a GPU when JAX has one.
 """
 
+from lplr_core.bounds import (
+    Certificate,
+    certified_target_scale,
+    certify,
+    lambda_min_lower_bound,
+    ntk_lipschitz_bound,
+    smoothness_bound,
+)
 from lplr_core.check import NetworkReport, Verdict, check_network
 from lplr_core.containment import (
     PATH_BOUNDS,
@@ -154,7 +168,7 @@ from lplr_core.training import (
     stack_params,
 )
 
-from lplr_core import data  # noqa: E402  (lplr_core.data.binary_mnist after `import lplr_core`)
+from lplr_core import bounds, data  # noqa: E402  (lplr_core.data.binary_mnist after `import lplr_core`)
 
 __version__ = "0.1.0"
 
@@ -185,6 +199,9 @@ __all__ = [
     # chapter 6: the phase diagram
     "phase_diagram", "PhaseDiagram", "label_run", "RunLabels", "CenteredModel",
     "centered_params", "REGIMES",
+    # rigorous constants and the proof-carrying certificate (lplr_core.bounds)
+    "certify", "Certificate", "certified_target_scale", "ntk_lipschitz_bound",
+    "smoothness_bound", "lambda_min_lower_bound", "bounds",
     # check your own network
     "check_network", "NetworkReport", "Verdict",
 ]
