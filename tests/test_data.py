@@ -366,21 +366,156 @@ def test_fashion_mnist_from_data_dir(tmp_path):
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(D, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(D.DataUnavailableError) as info:
-        D.fashion_mnist(data_dir=tmp_path)
+        D.fashion_mnist(data_dir=tmp_path, source="full")
     message = str(info.value)
     assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message
+    # a sample the shipped subset does not cover: the message also says what it covers
+    with pytest.raises(D.DataUnavailableError) as info:
+        D.fashion_mnist(seed=1, data_dir=tmp_path)
+    message = str(info.value)
+    assert "apt-get install dataset-fashion-mnist" in message and "download=True" in message
+    assert "seed=0" in message and "n <= 1024" in message
+    assert list(tmp_path.iterdir()) == []          # nothing was fetched
 
 
 @pytest.mark.parametrize("split, n", [("train", 1001), ("test", 2000)])
-def test_fashion_mnist_system_package(tmp_path, split, n, require_system_fashion):
-    x, y = D.fashion_mnist((0, 1), n=n, split=split, data_dir=tmp_path)
+def test_fashion_mnist_full_set(tmp_path, split, n, full_fashion_mnist):
+    x, y = D.fashion_mnist((0, 1), n=n, split=split, data_dir=tmp_path, source="full")
     x, y = _as_np(x), _as_np(y)
     assert x.shape == (n, 784) and np.sum(y == 1) == n - n // 2
     assert 0.0 <= x.min() and x.max() <= 1.0
     # trousers (class 1) cover fewer pixels than T-shirts (class 0)
     assert (x[y == -1] > 0).mean() < (x[y == 1] > 0).mean()
     with pytest.raises(ValueError, match="12000" if split == "train" else "2000"):
-        D.fashion_mnist((0, 1), n=10**6, split=split, data_dir=tmp_path)
+        D.fashion_mnist((0, 1), n=10**6, split=split, data_dir=tmp_path, source="full")
+
+
+# ---------------------------------------------------------------------------
+# The shipped Fashion-MNIST subset
+# ---------------------------------------------------------------------------
+
+SHIPPED_FASHION = REPO / "data" / "fashion_mnist_subset.npz"
+
+
+def _load_build_fashion():
+    spec = importlib.util.spec_from_file_location("build_fashion_mnist",
+                                                  REPO / "data" / "build_fashion_mnist.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    return build
+
+
+def test_shipped_fashion_hash_matches_constant_and_readme():
+    digest = _sha256(SHIPPED_FASHION)
+    assert digest == D.SHIPPED_FASHION_MNIST_SHA256
+    assert SHIPPED_FASHION.name == D.SHIPPED_FASHION_MNIST_FILENAME
+    assert SHIPPED_FASHION.stat().st_size < 600_000          # small: 0.46 MB when built
+    readme = (REPO / "data" / "README.md").read_text()
+    section = readme[readme.index("Output `fashion_mnist_subset.npz`"):]
+    assert re.search(r"[0-9a-f]{64}", section).group(0) == digest
+    build = _load_build_fashion()
+    assert build.OUTPUT == SHIPPED_FASHION
+    for value in build.IDX_SHA256.values():
+        assert value in readme
+
+
+def test_shipped_fashion_contents():
+    sub = D.load_shipped_fashion_mnist()
+    labels, index, images = sub["train_labels"], sub["train_index"], sub["train_images"]
+    # Fashion-MNIST's train split: 60,000 images, 6,000 per class
+    assert labels.shape == (60000,) and labels.dtype == np.uint8
+    assert tuple(np.bincount(labels, minlength=10)) == (6000,) * 10
+    assert index.shape == (1024,) and np.all(np.diff(index) > 0) and index[0] >= 0
+    assert images.shape == (1024, 784) and images.dtype == np.uint8 and images.max() == 255
+    assert tuple(np.bincount(labels[index], minlength=10)) == (512, 512) + (0,) * 8
+    assert tuple(sub["classes"]) == (0, 1) and sub["seed"] == 0 and sub["max_n"] == 1024
+    assert all(not a.flags.writeable for a in sub.values())
+    assert D.load_shipped_fashion_mnist()["train_images"] is images   # loaded once
+    # no two shipped images are identical
+    assert len({bytes(row) for row in images}) == 1024
+
+
+def test_corrupted_fashion_copy_in_data_dir_raises(tmp_path, monkeypatch):
+    blob = bytearray(SHIPPED_FASHION.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    (tmp_path / D.SHIPPED_FASHION_MNIST_FILENAME).write_bytes(bytes(blob))
+    monkeypatch.setenv("LPLR_DATA_DIR", str(tmp_path))
+    with pytest.raises(D.DataIntegrityError, match="SHA-256"):
+        D.load_shipped_fashion_mnist()
+    with pytest.raises(D.DataIntegrityError):   # never a silent fall-back to another source
+        D.fashion_mnist()
+
+
+@pytest.mark.parametrize("n", [2, 3, 32, 64, 1000, 1024])
+def test_fashion_mnist_without_the_full_set(n, without_full_fashion):
+    x, y = D.fashion_mnist((0, 1), n=n, scale="raw")
+    x, y = _as_np(x), _as_np(y)
+    assert x.shape == (n, 784) and np.sum(y == 1) == n - n // 2
+    sub = D.load_shipped_fashion_mnist()
+    rows = {bytes(r): int(sub["train_labels"][i])
+            for r, i in zip(sub["train_images"], sub["train_index"])}
+    # every image is a shipped one, of the class its label says (+1 = class 0)
+    got = [rows[bytes(r.astype(np.uint8))] for r in x]
+    assert got == [0 if v == 1 else 1 for v in y]
+    if n >= 32:
+        assert (x[y == -1] > 0).mean() < (x[y == 1] > 0).mean()   # trousers: fewer pixels
+
+
+def test_fashion_mnist_samples_nested_in_n(without_full_fashion):
+    small = {bytes(r) for r in np.asarray(D.fashion_mnist(n=64, scale="raw")[0])}
+    large = {bytes(r) for r in np.asarray(D.fashion_mnist(n=1024, scale="raw")[0])}
+    assert len(small) == 64 and small < large
+
+
+@pytest.mark.parametrize("kwargs", [{"n": 1025}, {"seed": 1}, {"classes": (1, 0)},
+                                    {"classes": (0, 2)}, {"split": "test"}])
+def test_fashion_mnist_shipped_only_says_what_it_covers(kwargs, without_full_fashion):
+    with pytest.raises(D.DataUnavailableError, match=r"n <= 1024") as info:
+        D.fashion_mnist(**{"n": 64, **kwargs}, source="shipped")
+    assert "source='shipped'" in str(info.value)
+    with pytest.raises(D.DataUnavailableError, match="apt-get install dataset-fashion-mnist"):
+        D.fashion_mnist(**{"n": 64, **kwargs})
+
+
+def test_fashion_mnist_n_checked_against_the_whole_split(without_full_fashion):
+    # the shipped labels are those of the whole split, so n's range is the full one
+    with pytest.raises(ValueError, match="12000"):
+        D.fashion_mnist(n=12001)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"scale": "raw"}, {"center": True, "dtype": "float64"},
+    {"standardize": True, "normalize_rows": True}, {"center": True, "dtype": "float32"},
+])
+@pytest.mark.parametrize("n", [2, 3, 32, 64, 1000, 1024])
+def test_shipped_fashion_equals_the_full_set(n, options, full_fashion_mnist):
+    shipped = D.fashion_mnist((0, 1), n=n, seed=0, source="shipped", **options)
+    full = D.fashion_mnist((0, 1), n=n, seed=0, source="full", **options)
+    for a, b in zip(shipped, full, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_shipped_fashion_rows_are_the_idx_rows(full_fashion_mnist):
+    images_path, labels_path = D._fashion_paths("train", None, False)
+    images = D.read_idx(images_path).reshape(60000, 784)
+    labels = D.read_idx(labels_path)
+    sub = D.load_shipped_fashion_mnist()
+    np.testing.assert_array_equal(sub["train_labels"], labels)
+    np.testing.assert_array_equal(sub["train_images"], images[sub["train_index"]])
+
+
+def test_build_script_rebuilds_the_same_arrays(tmp_path, full_fashion_mnist):
+    build = _load_build_fashion()
+    folder = D._fashion_paths("train", None, False)[0].parent
+    out = tmp_path / "rebuilt.npz"
+    build.build(folder, out)
+    shipped = D.load_shipped_fashion_mnist()
+    with np.load(out, allow_pickle=False) as rebuilt:
+        assert sorted(rebuilt.files) == sorted(shipped)
+        for key, value in shipped.items():
+            assert rebuilt[key].dtype == value.dtype and rebuilt[key].shape == value.shape, key
+            np.testing.assert_array_equal(rebuilt[key], value, err_msg=key)
 
 
 @pytest.mark.parametrize("kwargs, error, name", [
@@ -390,6 +525,8 @@ def test_fashion_mnist_system_package(tmp_path, split, n, require_system_fashion
     ({"download": "no"}, TypeError, "download"),
     ({"data_dir": 3}, TypeError, "data_dir"),
     ({"seed": -2}, ValueError, "seed"),
+    ({"source": "system"}, ValueError, "source"),
+    ({"source": 1}, ValueError, "source"),
 ])
 def test_fashion_mnist_rejects(kwargs, error, name):
     with pytest.raises(error, match=name):
