@@ -722,8 +722,8 @@ def load_shipped_fashion_mnist() -> dict[str, np.ndarray]:
     ``seed`` and every ``n <= max_n`` (samples are nested in ``n``).
 
     Returns:
-      A dict of read-only NumPy arrays: ``train_labels`` uint8 (60000,), the
-      label of every train row; ``train_index`` int32 (k,), the shipped row
+      A dict of read-only NumPy arrays, keyed by name. ``train_labels`` uint8
+      (60000,), the label of every train row; ``train_index`` int32 (k,), the shipped row
       numbers, increasing; ``train_images`` uint8 (k, 784), their images
       (row-major 28x28, 0..255); ``classes`` uint8 (2,) = (0, 1), ``seed``
       (= 0) and ``max_n`` (= 1024), the samples the subset covers.
