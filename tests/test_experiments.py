@@ -201,7 +201,7 @@ def test_stored_results_round_trip(fast_runs, name):
     _compare(name, loaded, result)
     meta = loaded.meta
     for key in ("config", "seed", "versions", "wall_time_s", "date", "config_sha256",
-                "content_sha256", "source_sha256"):
+                "content_sha256", "source_sha256", "record_sha256"):
         assert key in meta, f"meta.json lacks {key}"
     assert set(meta["versions"]) >= {"python", "numpy", "jax", "lplr_core"}
     assert meta["config"] == ex.get_experiment(name).FAST
@@ -225,9 +225,15 @@ def test_staleness(fast_runs, tmp_path, monkeypatch):
     monkeypatch.undo()
     assert status().state == "fresh"
 
+    monkeypatch.setattr(ex, "source_hash", lambda module: "0" * 64)
+    assert status().state == "stale" and "source" in status().reason
+    monkeypatch.undo()
+    assert status().state == "fresh"
+
+    # A hand-edited meta field (here the stored source hash) breaks the record hash.
     meta = json.loads((folder / "meta.json").read_text())
     (folder / "meta.json").write_text(json.dumps({**meta, "source_sha256": "0" * 64}))
-    assert status().state == "stale" and "source" in status().reason
+    assert status().state == "corrupt" and "record hash" in status().reason
     (folder / "meta.json").write_text(json.dumps(meta))
 
     with np.load(folder / "arrays.npz") as data:
@@ -235,10 +241,10 @@ def test_staleness(fast_runs, tmp_path, monkeypatch):
     arrays["loss"] = arrays["loss"].copy()
     arrays["loss"][-1] *= 2
     np.savez_compressed(folder / "arrays.npz", **arrays)
-    assert status().state == "stale" and "content hash" in status().reason
+    assert status().state == "corrupt" and "content hash" in status().reason
 
     (folder / "arrays.npz").write_bytes(b"not a zip file")
-    assert status().state == "stale" and "cannot read" in status().reason
+    assert status().state == "corrupt" and "cannot read" in status().reason
 
 
 def test_load_or_run_recomputes_missing_then_reads(fast_runs, tmp_path, capsys, monkeypatch):

@@ -1,4 +1,9 @@
-"""Command line: ``python -m lplr_core.experiments list | run NAME | report [NAME]``.
+"""Command line: ``python -m lplr_core.experiments list | run NAME | report [NAME] | restamp``.
+
+``report`` prints every experiment's status (fresh, stale, corrupt or missing)
+and goes on past a broken one; it exits with 1 when anything is stale,
+corrupt or unavailable. ``run`` checks that its output folder is writable
+before computing.
 
 Results are stored under ``data/results/<name>/<fast|full>[-seed<k>]/`` in the
 repository (set ``LPLR_RESULTS_DIR`` to use another root), never in a
@@ -58,6 +63,12 @@ def _seed(text: str) -> int:
     return value
 
 
+def _out(text: str) -> str:
+    if text == "":
+        raise argparse.ArgumentTypeError("--out must be a folder path; got an empty string")
+    return text
+
+
 def _name(text: str) -> str:
     if text not in ex.EXPERIMENTS:
         raise argparse.ArgumentTypeError(
@@ -75,12 +86,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("name", type=_name, help="one of: " + ", ".join(ex.EXPERIMENTS))
     run.add_argument("--fast", action="store_true", help="the FAST configuration (seconds)")
     run.add_argument("--seed", type=_seed, default=0, help="non-negative int (default 0)")
-    run.add_argument("--out", default=None, metavar="DIR",
+    run.add_argument("--out", default=None, metavar="DIR", type=_out,
                      help="write arrays.npz and meta.json to DIR instead of data/results/...")
     report = sub.add_parser("report", help="summaries, status and hashes of stored results",
                             epilog=_EPILOG)
     report.add_argument("name", nargs="?", type=_name, help="one experiment (default: all)")
     report.add_argument("--seed", type=_seed, default=0, help="non-negative int (default 0)")
+    restamp = sub.add_parser("restamp", help="add record hashes to results stored before them "
+                                             "(checks the arrays; never recomputes)",
+                             epilog=_EPILOG)
+    restamp.add_argument("name", nargs="?", type=_name, help="one experiment (default: all)")
+    restamp.add_argument("--seed", type=_seed, default=0, help="non-negative int (default 0)")
     return parser
 
 
@@ -97,7 +113,10 @@ def _list() -> int:
 def _run(args) -> int:
     try:
         ex.get_experiment(args.name)
-    except (ImportError, TypeError) as exc:
+        folder = (ex.result_dir(args.name, fast=args.fast, seed=args.seed) if args.out is None
+                  else args.out)
+        ex.check_writable(folder)  # before computing, not after
+    except (ImportError, TypeError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     progress, close = _progress_bar(args.name)
@@ -115,35 +134,65 @@ def _run(args) -> int:
 
 def _report(args) -> int:
     names = [args.name] if args.name else list(ex.EXPERIMENTS)
-    problems = 0
+    problems = []
     for name in names:
         try:
             module = ex.get_experiment(name)
         except (ImportError, TypeError) as exc:
             print(f"== {name}: UNAVAILABLE: {exc}\n")
-            problems += 1
+            problems.append(f"{name}: unavailable")
             continue
         for fast in (True, False):
             mode = "fast" if fast else "full"
-            status = ex.result_status(name, fast=fast, seed=args.seed)
+            try:
+                status = ex.result_status(name, fast=fast, seed=args.seed)
+            except Exception as exc:  # one broken experiment must not hide the others
+                print(f"== {name} [{mode}, seed {args.seed}]: error ({type(exc).__name__}: "
+                      f"{exc})\n")
+                problems.append(f"{name} [{mode}]: error")
+                continue
             print(f"== {name} [{mode}, seed {args.seed}]: {status.state} ({status.reason})")
-            if status.state == "missing":
+            if status.state in ("stale", "corrupt"):
+                problems.append(f"{name} [{mode}]: {status.state}")
+            if status.state in ("missing", "corrupt"):
+                print()
                 continue
             try:
                 results = ex.load_results(name, fast=fast, seed=args.seed)
-            except Exception as exc:  # unreadable files: report, do not crash
-                print(f"   cannot read: {exc}\n")
-                continue
-            meta = results.meta
-            print(f"   {results.path}")
-            print(f"   content {meta.get('content_sha256', '?')[:16]}  config "
-                  f"{meta.get('config_sha256', '?')[:16]}  source "
-                  f"{meta.get('source_sha256', '?')[:16]}")
-            print(f"   {meta.get('date', '?')}, {meta.get('wall_time_s', '?')} s, "
-                  f"versions {meta.get('versions', {})}")
-            print(module.summarize(results))
+                meta = results.meta
+                print(f"   {results.path}")
+                print(f"   content {str(meta.get('content_sha256', '?'))[:16]}  config "
+                      f"{str(meta.get('config_sha256', '?'))[:16]}  source "
+                      f"{str(meta.get('source_sha256', '?'))[:16]}  record "
+                      f"{str(meta.get('record_sha256', '?'))[:16]}")
+                print(f"   {meta.get('date', '?')}, {meta.get('wall_time_s', '?')} s, "
+                      f"versions {meta.get('versions', {})}")
+                print(module.summarize(results))
+            except Exception as exc:  # unreadable or unexpected contents: report, go on
+                print(f"   cannot summarize: {type(exc).__name__}: {exc}")
+                if status.state == "fresh":
+                    problems.append(f"{name} [{mode}]: cannot summarize")
             print()
+    if problems:
+        print(f"{len(problems)} problem(s): " + "; ".join(problems))
     return 1 if problems else 0
+
+
+def _restamp(args) -> int:
+    names = [args.name] if args.name else list(ex.EXPERIMENTS)
+    failed = 0
+    for name in names:
+        for fast in (True, False):
+            mode = "fast" if fast else "full"
+            if ex.result_status(name, fast=fast, seed=args.seed).state == "missing":
+                continue
+            try:
+                done = ex.restamp(name, fast=fast, seed=args.seed)
+                print(f"{name} [{mode}]: {'re-stamped' if done else 'already has a record hash'}")
+            except (ValueError, OSError) as exc:
+                print(f"{name} [{mode}]: {exc}", file=sys.stderr)
+                failed += 1
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return _list()
     if args.command == "run":
         return _run(args)
+    if args.command == "restamp":
+        return _restamp(args)
     return _report(args)
 
 
