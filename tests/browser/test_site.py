@@ -21,6 +21,10 @@ function, so a failure names the check, the page and the viewport:
   another legend.
 * ``test_one_search_box`` and ``test_plotly_js_only_on_figure_pages``: site chrome.
 
+Two site-wide checks: ``test_plotly_bundle_is_the_smallest_that_draws_the_book`` (the
+served plotly.js draws every trace type the figures use and no smaller plotly bundle
+would) and ``test_api_page_documents_namedtuple_fields`` (no "Alias for field number N").
+
 One full-page screenshot per page per viewport goes to ``screenshots/`` next to the
 site's ``html/`` folder (``_build/screenshots/`` for the default site), named
 ``PAGE--VIEWPORT.png``.
@@ -563,6 +567,51 @@ def test_api_page_documents_namedtuple_fields():
                 problems.append(f"{dotted}.{field}: empty description")
     assert checked >= 5, f"only {checked} NamedTuple classes found on the API page"
     assert not problems, "\n".join(problems)
+
+
+def _vendor_assets():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("vendor_assets", ROOT / "book" / "tools" / "vendor_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_plotly_bundle_is_the_smallest_that_draws_the_book(server, browser):
+    """The served plotly.js is the wheel's version, registers exactly the trace types its
+    bundle is said to have, draws every trace type the site's figures use, and no smaller
+    bundle would."""
+    va = _vendor_assets()
+    served = SITE / "_static" / "plotly" / "plotly.min.js"
+    assert served.is_file(), "no plotly.js in the site"
+    head = served.read_text(encoding="utf8", errors="replace")[:300]
+    match = re.search(r"plotly\.js(?: \((\w+) - minified\))? v(\d+\.\d+\.\d+)", head)
+    assert match, head
+    bundle, version = match.group(1) or "full", match.group(2)
+    assert version == va.wheel_plotly_js_version(va.plotly_source())
+    figure_pages = [p for p in PAGES if "plotly-graph-div" in (SITE / p).read_text(encoding="utf-8")]
+    assert figure_pages, "no page draws a figure"
+    context = browser.new_context(viewport=VIEWPORTS["desktop"])
+    page = context.new_page()
+    page.goto(f"{server}/{figure_pages[0]}", wait_until="networkidle")
+    registered = set(page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces)"))
+    used = set()
+    for path in figure_pages:
+        page.goto(f"{server}/{path}", wait_until="networkidle")
+        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length"
+                               " >= document.querySelectorAll('.plotly-graph-div').length")
+        used |= set(page.evaluate(
+            "() => [...document.querySelectorAll('.js-plotly-plot')]"
+            ".flatMap(d => (d.data || []).map(t => t.type || 'scatter'))"))
+    context.close()
+    assert used <= registered, f"{bundle} bundle lacks {sorted(used - registered)}"
+    if bundle != "full":
+        assert registered == set(va.PLOTLY_PARTIAL[bundle]["traces"]), sorted(registered)
+    order = list(va.PLOTLY_PARTIAL) + ["full"]
+    smaller = [name for name in order[:order.index(bundle)]
+               if used <= set(va.PLOTLY_PARTIAL[name]["traces"])]
+    assert not smaller, f"the {smaller[0]} bundle would draw {sorted(used)} too"
 
 
 def test_static_slider_moves(server, browser):
