@@ -29,7 +29,7 @@ holds
   ``record_sha256``.
 
 Both files are written atomically: each goes to a temporary file in the same
-folder, is flushed to disk and moved into place with :func:`os.replace`, the
+folder, is flushed to disk and moved into place with ``os.replace``, the
 arrays first and ``meta.json`` last. A reader therefore sees either file whole,
 never half-written; and it reads ``meta.json``, the arrays and ``meta.json``
 again, retrying (briefly) until both reads of the meta agree and the arrays
@@ -313,7 +313,7 @@ def check_writable(folder: str | Path) -> Path:
 
 
 def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """Write ``path`` through a temporary file in its folder and :func:`os.replace`."""
+    """Write ``path`` through a temporary file in its folder and ``os.replace``."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -471,7 +471,7 @@ def load_results(name: str, *, fast: bool, seed: int = 0, root: str | Path | Non
 
 
 class Status(NamedTuple):
-    """``state`` is ``"fresh"``, ``"stale"``, ``"corrupt"`` or ``"missing"``; ``reason`` says why."""
+    """``state``: ``"fresh"``, ``"stale"``, ``"corrupt"`` or ``"missing"``; ``reason`` says why."""
     state: str
     reason: str
 

@@ -82,7 +82,7 @@ def fit_power_law(x: Any, y: Any) -> PowerLawFit:
 
 
 def edge_window(lambda_max0: Any, beyond: Any) -> tuple[float, float]:
-    r"""The open interval of step sizes :math:`\eta` that put exactly the runs ``beyond`` past the edge.
+    r"""The step sizes :math:`\eta` that put exactly the runs ``beyond`` past the edge.
 
     A run with top kernel eigenvalue :math:`\lambda` is beyond the stability
     edge of the linearized dynamics when :math:`\eta > 2/\lambda`. The runs
