@@ -112,6 +112,7 @@ __all__ = [
     "certify",
     "TargetScale",
     "certified_target_scale",
+    "interpolation_distance",
 ]
 
 _EPS = float(np.finfo(np.float64).eps) / 2.0  # unit roundoff u = 2^-53
@@ -337,13 +338,19 @@ class TwoLayerBounds:
 
     def smoothness(self, radius: float) -> float:
         r""":math:`\beta(r) \ge \sup_{B(\theta_0, r)} \|\nabla^2 L\|_{op}` (needs ``y``)."""
+        return self.mu_and_smoothness(radius)[1]
+
+    def mu_and_smoothness(self, radius: float) -> tuple[float, float]:
+        r"""``(mu(r), beta(r))`` from one pass over the pre-activations (needs ``y``)."""
         if self._u_abs is None:
             raise ValueError("smoothness needs the targets y: build with two_layer_bounds(..., y)")
         r = _check_radius(radius)
         hess = self.hessian_bounds(r)
         lip = float(_up(np.linalg.norm(hess)))
         u_bound = self._u_abs + (self.row_norms + hess * r) * r
-        return float(_up((self.jac_norm_upper + lip * r) ** 2 + float(np.dot(u_bound, hess))))
+        beta = float(_up((self.jac_norm_upper + lip * r) ** 2 + float(np.dot(u_bound, hess))))
+        lipschitz = float(_up(lip * (2.0 * self.jac_norm_upper + lip * r)))
+        return float(self.lambda0_lower - _up(lipschitz * r)), beta
 
     def mu(self, radius: float) -> float:
         r"""Proved PL constant on the ball: :math:`\lambda_0^{\rm lower} - L_\Theta(r)\,r` (may be negative)."""
@@ -631,35 +638,61 @@ def _path_bound(loss0: float, beta: float, mu: float, step_size: float) -> float
     return float(_up(path_length_bound(loss0, beta, mu, step_size=step_size, form="sharp")))
 
 
-def _apriori_feasible(tb: TwoLayerBounds, r: float, step_size: float) -> bool:
-    mu = tb.mu(r)
-    if mu <= 0:
-        return False
-    beta = tb.smoothness(r)
-    return _path_bound(tb.loss0_upper, beta, mu, step_size) <= r
+def _containment_ratio(tb: TwoLayerBounds, r: float, step_size: float) -> float:
+    """``r / P(r)``: containment in ``B(theta0, r)`` is proved a priori iff it is >= 1."""
+    mu, beta = tb.mu_and_smoothness(r)
+    path = _path_bound(tb.loss0_upper, beta, mu, step_size) if mu > 0 else math.inf
+    return r / path if path > 0 else math.inf
 
 
 def _best_apriori_radius(tb: TwoLayerBounds, step_size: float) -> float:
-    """The smallest radius (on a grid, refined by bisection) at which containment is proved."""
+    """The smallest radius at which containment is proved; else the one that comes closest.
+
+    ``r / P(r)`` rises from 0 and falls back to 0 at the certified radius; at the largest
+    provable target scale its maximum is exactly 1, so a grid alone can miss the feasible
+    window: a grid, a golden-section search around its best point, then a bisection down
+    to the smallest feasible radius (the best rate).
+    """
     r_c = tb.certified_radius()
     if r_c <= 0 or tb.loss0_upper == 0:
         return r_c
-    grid = r_c * np.geomspace(1e-9, 1.0, 91)[:-1]
-    feasible = [bool(_apriori_feasible(tb, float(r), step_size)) for r in grid]
-    if not any(feasible):
-        return r_c
-    k = feasible.index(True)
-    hi = float(grid[k])
-    lo = float(grid[k - 1]) if k > 0 else 0.0
-    for _ in range(30):
-        if hi - lo <= 1e-4 * hi:
+    logs = np.log(r_c * np.geomspace(1e-9, 1.0, 37)[:-1])
+    ratios = [_containment_ratio(tb, float(np.exp(v)), step_size) for v in logs]
+    k = int(np.argmax(ratios))
+    lo, hi = logs[max(k - 1, 0)], logs[min(k + 1, len(logs) - 1)] if k + 1 < len(logs) \
+        else math.log(r_c)
+    golden = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = lo + (1 - golden) * (hi - lo), lo + golden * (hi - lo)
+    fa, fb = (_containment_ratio(tb, math.exp(v), step_size) for v in (a, b))
+    for _ in range(40):
+        if fa >= 1.0 or fb >= 1.0 or hi - lo < 1e-9:
             break
-        mid = 0.5 * (lo + hi)
-        if mid > 0 and _apriori_feasible(tb, mid, step_size):
-            hi = mid
+        if fa > fb:
+            hi, b, fb = b, a, fa
+            a = lo + (1 - golden) * (hi - lo)
+            fa = _containment_ratio(tb, math.exp(a), step_size)
         else:
-            lo = mid
-    return hi
+            lo, a, fa = a, b, fb
+            b = lo + golden * (hi - lo)
+            fb = _containment_ratio(tb, math.exp(b), step_size)
+    candidates = [(ratios[k], logs[k]), (fa, a), (fb, b)]
+    best_ratio, best_log = max(candidates)
+    best = math.exp(best_log)
+    if best_ratio < 1.0:
+        return best  # not provable: report the radius that came closest
+    # smallest feasible radius: bisection between an infeasible smaller radius and best
+    below = [v for v, f in zip(logs, ratios) if v < best_log and f < 1.0]
+    low = math.exp(below[-1]) if below else 0.0
+    high = best
+    for _ in range(30):
+        if high - low <= 1e-3 * high:
+            break
+        mid = 0.5 * (low + high)
+        if mid > 0 and _containment_ratio(tb, mid, step_size) >= 1.0:
+            high = mid
+        else:
+            low = mid
+    return high
 
 
 def certify(mlp: MLP, params0: Any, x: Any, y: Any, *, step_size: float,
@@ -868,3 +901,36 @@ def certified_target_scale(mlp: MLP, params0: Any, x: Any, y: Any, *,
     centred_y = tb.outputs + s * y64
     beta = TwoLayerBounds(mlp, params0, x, centred_y).smoothness(r)
     return TargetScale(s, r, mu, beta, 1.0 / beta, r_c)
+
+
+def interpolation_distance(kernel: Any, residual: Any) -> float:
+    r"""The distance :math:`\sqrt{u_0^\top \Theta_0^{-1} u_0}` the linearized model travels to interpolate.
+
+    For the linearization :math:`f(\theta_0) + J_0(\theta - \theta_0)` with
+    :math:`\Theta_0 = J_0J_0^\top` invertible, gradient descent from
+    :math:`\theta_0` converges to the interpolating point nearest to
+    :math:`\theta_0`, :math:`\theta_0 - J_0^\top\Theta_0^{-1}u_0`, at this
+    distance. It is an *estimate* of the drift a network needs (exact for a
+    linear model, approximate in the lazy regime), the scale against which a
+    certified radius :math:`\lambda_0/L_\Theta` is compared.
+
+    Args:
+      kernel: :math:`\Theta_0`, symmetric positive definite ``(n, n)``.
+      residual: :math:`u_0 = f(X;\theta_0) - y`, shape ``(n,)``.
+
+    Returns:
+      The distance, a float.
+
+    Raises:
+      ValueError: the kernel is not symmetric positive definite (no
+        interpolating point of the linearization), or the shapes disagree.
+    """
+    k = _symmetric64(kernel)
+    u = np.asarray(check_targets("residual", residual, k.shape[0]), dtype=np.float64)
+    try:
+        chol = np.linalg.cholesky(k)
+    except np.linalg.LinAlgError as exc:
+        raise ValueError("kernel must be positive definite: the linearized model cannot "
+                         "interpolate every target") from exc
+    z = np.linalg.solve(chol, u)  # u^T K^{-1} u = ||L^{-1} u||^2
+    return float(np.linalg.norm(z))

@@ -360,3 +360,19 @@ def test_unsupported_networks_raise_clear_errors():
         lb.ntk_lipschitz_bound(mlp, p[:1], x, 0.1)
     with pytest.raises(ValueError, match="y must not be all zero"):
         lb.certified_target_scale(mlp, p, x, jnp.zeros(6))
+
+
+def test_interpolation_distance_is_the_drift_of_gd_on_a_linear_model():
+    x, y = _data(n=6, d=10, seed=8)
+    lin = lp.MLP((), activation="linear", parameterization="standard")
+    p = lin.init(8, 10, dtype=jnp.float64)
+    kernel = np.asarray(lp.empirical_ntk(lin.apply, p, x))
+    u0 = np.asarray(lin.apply(p, x) - y)
+    run = lp.gradient_descent(lin.apply, p, x, y, step_size=1.0 / np.linalg.eigvalsh(kernel)[-1],
+                              steps=4000, record_every=4000)
+    assert run.loss[-1] < 1e-20
+    assert lb.interpolation_distance(kernel, u0) == pytest.approx(float(run.drift[-1]), rel=1e-8)
+    with pytest.raises(ValueError, match="positive definite"):
+        lb.interpolation_distance(np.ones((3, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="residual"):
+        lb.interpolation_distance(kernel, u0[:2])
