@@ -22,7 +22,7 @@ def test_power_law_recovers_an_exact_power():
     assert fit.exponent == pytest.approx(0.7, abs=1e-12)
     assert fit.prefactor == pytest.approx(3.0, rel=1e-10)
     assert fit.r2 == pytest.approx(1.0, abs=1e-12)
-    assert fit.points == 5
+    assert fit.n == 5
     # Two points: the slope through them, computed by hand.
     two = fit_power_law([2.0, 8.0], [5.0, 20.0])
     assert two.exponent == pytest.approx(np.log(4) / np.log(4))
@@ -39,8 +39,8 @@ def test_power_law_r2_drops_for_a_curved_relation():
     ([1.0, 2.0], [1.0, np.nan], "positive"),
     ([0.0, 2.0], [1.0, 2.0], "positive"),
     ([1.0, 2.0, 3.0], [1.0, 2.0], "same length"),
-    ([2.0, 2.0], [1.0, 3.0], "distinct"),
-    ([[1.0, 2.0]], [[1.0, 2.0]], "1-D"),
+    ([2.0, 2.0], [1.0, 3.0], "two different values"),
+    ([[1.0, 2.0]], [[1.0, 2.0]], "1 dimension"),
 ])
 def test_power_law_bad_input(x, y, match):
     with pytest.raises(ValueError, match=match):

@@ -26,17 +26,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lplr_core._validation import check_choice, check_real, describe
+# One home for the power-law fit (lplr_core.diagnostics); re-exported for the experiments.
+from lplr_core.diagnostics import PowerLawFit, fit_power_law
 
 __all__ = ["PowerLawFit", "fit_power_law", "edge_window", "EnvelopeComparison",
            "equal_progress_envelopes"]
-
-
-class PowerLawFit(NamedTuple):
-    r"""Least-squares fit of :math:`\log y = \log c + a \log x`."""
-    exponent: float   # a
-    prefactor: float  # c
-    r2: float         # coefficient of determination in log-log coordinates
-    points: int       # number of (x, y) pairs used
 
 
 def _positive_1d(name: str, value: Any) -> np.ndarray:
@@ -51,34 +45,6 @@ def _positive_1d(name: str, value: Any) -> np.ndarray:
         raise ValueError(f"{name} must be finite and positive (a power law is fitted on logs); "
                          f"got {arr}")
     return arr
-
-
-def fit_power_law(x: Any, y: Any) -> PowerLawFit:
-    r"""Fit :math:`y \approx c\,x^a` by least squares on logs.
-
-    Args:
-      x: 1-D positive values (e.g. widths), at least two distinct.
-      y: 1-D positive values, one per ``x``.
-    Returns:
-      :class:`PowerLawFit` (``exponent``, ``prefactor``, ``r2``, ``points``).
-      ``r2`` near 1 says a single power describes the points; a lower one
-      says the local slope changes across the range (quote both).
-    Raises:
-      ValueError: shapes differ, fewer than two distinct ``x``, or a value is
-        not finite and positive.
-    """
-    x = _positive_1d("x", x)
-    y = _positive_1d("y", y)
-    if x.shape != y.shape:
-        raise ValueError(f"x and y must have the same length; got {x.shape[0]} and {y.shape[0]}")
-    if np.unique(x).size < 2:
-        raise ValueError(f"x must hold at least two distinct values; got {x}")
-    lx, ly = np.log(x), np.log(y)
-    slope, intercept = np.polyfit(lx, ly, 1)
-    resid = ly - (intercept + slope * lx)
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else 1.0
-    return PowerLawFit(float(slope), float(np.exp(intercept)), r2, int(x.size))
 
 
 def edge_window(lambda_max0: Any, beyond: Any) -> tuple[float, float]:
