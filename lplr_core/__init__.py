@@ -26,7 +26,10 @@ Data :math:`(x_i, y_i)_{i=1}^n`, scalar outputs :math:`f(x;\theta)`,
 * **Certificate**: :math:`\mu(r) = \lambda_0 - L_\Theta r` where
   :math:`L_\Theta` bounds :math:`\|\Theta(\theta) - \Theta(\theta_0)\|_{op} /
   \|\theta - \theta_0\|` on the ball of radius :math:`r`; certified radius
-  :math:`\lambda_0 / L_\Theta`.
+  :math:`\lambda_0 / L_\Theta`. "Certified" and "proved" are reserved for
+  rigorous bounds (:mod:`lplr_core.bounds`); with a measured (path, sampled or
+  ascent) :math:`\hat L_\Theta`, a lower estimate, :math:`\hat\mu` is an
+  *estimate* that proves nothing.
 * **The 1/n bookkeeping**: with the mean loss :math:`\bar L = L/n`, the gradient
   and the loss gap both pick up :math:`1/n`, so :math:`\bar\rho = \|\nabla\bar
   L\|^2 / (2(\bar L - \bar L^*)) = \rho / n`: every PL constant, NTK eigenvalue
