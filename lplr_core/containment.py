@@ -28,6 +28,13 @@ and :math:`c = 1 - \beta\eta/2`:
   \ge 2\sqrt{2\beta\Delta_0}` is a quadratic in :math:`r`.
 
 The sharp bound is the smaller of the two whenever :math:`\mu \le \beta`.
+
+A self-consistent radius proves containment only when its inputs are proved:
+with the rigorous :math:`\lambda_0`, :math:`L_\Theta(r)` and :math:`\beta(r)` of
+:mod:`lplr_core.bounds` (which :func:`lplr_core.bounds.certify` uses, with the
+induction's last step handled), it is a proof; with estimated constants
+(:math:`\hat L_\Theta` from a path or an ascent search, :math:`\hat\beta` at a
+few points) it is an estimate of where containment would follow.
 """
 
 from __future__ import annotations
