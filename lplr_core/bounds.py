@@ -702,20 +702,19 @@ def certify(mlp: MLP, params0: Any, x: Any, y: Any, *, step_size: float,
     For a one-hidden-layer :class:`~lplr_core.models.MLP` with a smooth
     activation, with the rigorous constants of this module:
 
-    (a) :math:`\lambda_0 > 0` (:func:`lambda_min_lower_bound`);
-    (b) :math:`L_\Theta(r)` on :math:`B(\theta_0, r)` (:func:`ntk_lipschitz_bound`);
-    (c) :math:`L_\Theta(r)\,r < \lambda_0`, which gives :math:`\mu`;
-    smoothness: :math:`\beta(r)` (:func:`smoothness_bound`) with
-    :math:`\eta < 2/\beta` (:math:`\le 1/\beta` for the simple rate);
-    containment, either
-
-    * **a priori** (no ``trajectory``): the path-length bound of chapter 5 with
-      these constants, :math:`P(r) = \sqrt{2L_0/\mu}/(1 - \beta\eta/2) \le r`
-      (our induction: the last step before leaving the ball is itself at most
-      :math:`\eta\sqrt\beta\,\sqrt{2L_t} \le \eta\beta\sqrt{2L_t/\mu}`, which the
-      bound already budgets), so *every* iterate of exact gradient descent stays
-      in the ball; ``radius=None`` searches the smallest such :math:`r`;
-    * **a posteriori** (``trajectory``, recorded at every step): the run's
+    * (a) :math:`\lambda_0 > 0` (:func:`lambda_min_lower_bound`);
+    * (b) :math:`L_\Theta(r)` on :math:`B(\theta_0, r)` (:func:`ntk_lipschitz_bound`);
+    * (c) :math:`L_\Theta(r)\,r < \lambda_0`, which gives :math:`\mu`;
+    * smoothness: :math:`\beta(r)` (:func:`smoothness_bound`) with
+      :math:`\eta < 2/\beta` (:math:`\le 1/\beta` for the simple rate);
+    * containment, either **a priori** (no ``trajectory``): the path-length
+      bound of chapter 5 with these constants,
+      :math:`P(r) = \sqrt{2L_0/\mu}/(1 - \beta\eta/2) \le r` (our induction:
+      the last step before leaving the ball is itself at most
+      :math:`\eta\sqrt\beta\,\sqrt{2L_t} \le \eta\beta\sqrt{2L_t/\mu}`, which
+      the bound already budgets), so *every* iterate of exact gradient descent
+      stays in the ball (``radius=None`` searches the smallest such :math:`r`);
+      or **a posteriori** (``trajectory``, recorded at every step): the run's
       maximum drift :math:`d` is the radius; every iterate lies in
       :math:`B(\theta_0, d)` and so does every segment between iterates (the
       ball is convex), which is all the descent lemma needs.
