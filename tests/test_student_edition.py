@@ -3,7 +3,10 @@
 The stripping is tested on hand-written documents (every form of solution block,
 fences of several lengths, solutions spanning notebook cells, malformed input) and
 on every real notebook and page of the book, against an independent cell-index scan.
-The built student site itself is checked by ``tests/browser/test_student_site.py``.
+The student branch layout (what the student site's launch buttons open) is generated
+here into a temporary folder and checked file by file. The built student site itself is
+checked by ``tests/browser/test_student_site.py``; its launch links are followed by
+``tests/browser/test_student_launch.py``.
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "book" / "tools"))
+import yaml  # noqa: E402
 from student_edition import (  # noqa: E402
+    STUDENT_BRANCH,
     SolutionError,
     count_directives,
+    make_branch,
     make_sources,
+    pin_branch,
+    pin_notebook,
+    repository_url,
+    student_config,
     strip_markdown,
     strip_notebook,
 )
@@ -140,8 +150,9 @@ def test_real_notebook_keeps_exercises_and_loses_only_solutions(path):
 def test_make_sources_writes_a_stripped_copy(tmp_path):
     notebooks = make_sources(tmp_path / "src")
     assert sorted(p.name for p in notebooks) == [p.name for p in NOTEBOOKS]
-    config = (tmp_path / "src" / "_config.yml").read_text()
-    assert "(student edition)" in config
+    config = yaml.safe_load((tmp_path / "src" / "_config.yml").read_text())
+    assert config["title"].endswith("(student edition)")
+    assert config["repository"]["branch"] == STUDENT_BRANCH
     assert (tmp_path / "src" / "_toc.yml").read_text() == (ROOT / "_toc.yml").read_text()
     for path in notebooks:
         text = path.read_text()
@@ -149,3 +160,116 @@ def test_make_sources_writes_a_stripped_copy(tmp_path):
     for page in (tmp_path / "src" / "book").rglob("*.md"):
         assert count_directives(page.read_text(), "solution") == 0
     assert not (tmp_path / "src" / "book" / "tools").exists()
+
+    # Every fetch of the repository in the copy is pinned to the student branch.
+    intro = (tmp_path / "src" / "book" / "intro.md").read_text()
+    clones = [line for line in intro.splitlines() if "git clone" in line and URL in line]
+    assert clones and all(f"--branch {STUDENT_BRANCH}" in line for line in clones)
+
+
+def test_tagged_solution_cells_are_removed():
+    nb = _nb(("md", "Question."), ("code", "secret = 1"), ("md", "Answer text."),
+             ("code", "kept = 2"))
+    nb.cells[1].metadata["tags"] = ["solution"]
+    nb.cells[2].metadata["tags"] = ["hide-input", "Solution-cell"]
+    out = strip_notebook(nb)
+    assert [c.source for c in out.cells] == ["Question.", "kept = 2"]
+
+
+# ------------------------------------------------------------------ launch buttons
+
+URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+FIRST_CELL = ('import subprocess\nrepository = "{url}"\n'
+              'subprocess.run(["git", "clone", "--depth", "1", repository, "lplr-companion"],\n'
+              '               check=True)\n')
+
+
+def test_repository_url_must_be_a_github_repository():
+    good = "https://github.com/a-b/c.d"
+    assert repository_url({"repository": {"url": good}}) == good
+    for bad in (None, "", "https://github.com/a/b/", "https://github.com/a/b.git",
+                "https://gitlab.com/a/b", "git@github.com:a/b", "https://github.com/a"):
+        with pytest.raises(ValueError, match="repository.url"):
+            repository_url({"repository": {"url": bad}})
+    with pytest.raises(ValueError, match="repository.url"):
+        repository_url({})
+
+
+def test_student_config_points_the_launch_buttons_at_the_branch():
+    full = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert full["repository"]["branch"] == "main"            # the full edition stays on main
+    out = student_config(full)
+    assert out["repository"] == {**full["repository"], "branch": "student"}
+    assert out["html"]["use_repository_button"] is False
+    assert out["launch_buttons"] == full["launch_buttons"]
+    assert full["repository"]["branch"] == "main"             # the input is not modified
+    hub = student_config(full, jupyterhub_url="https://hub.example.edu")
+    assert hub["launch_buttons"]["jupyterhub_url"] == "https://hub.example.edu"
+    for bad in ("https://hub.example.edu/", "hub.example.edu", "https://h.edu/?x=1"):
+        with pytest.raises(ValueError, match="jupyterhub_url"):
+            student_config(full, jupyterhub_url=bad)
+    for bad in ("main", "", "-x", "a b"):
+        with pytest.raises(ValueError, match="branch"):
+            student_config(full, branch=bad)
+
+
+def test_pin_branch_pins_every_form_of_fetch_and_nothing_else():
+    url = "https://github.com/o/r"
+    assert pin_branch(FIRST_CELL.format(url=url), url) == FIRST_CELL.format(url=url).replace(
+        '["git", "clone",', '["git", "clone", "--branch", "student",')
+    assert (pin_branch(f"!git clone {url}\n%cd r", url)
+            == f"!git clone --branch student {url}\n%cd r")
+    assert pin_branch(f"pip install git+{url}", url) == f"pip install git+{url}@student"
+    assert (pin_branch(f"pip install git+{url}.git#egg=p", url)
+            == f"pip install git+{url}.git@student#egg=p")
+    for unchanged in (f"!git clone https://github.com/other/x", f"pip install git+{url}@v1",
+                      f"!git clone --branch student {url}", "clone the repository"):
+        assert pin_branch(unchanged, url) == unchanged
+
+
+def test_pin_notebook_refuses_a_fetch_it_cannot_pin():
+    url = "https://github.com/o/r"
+    nb = _nb(("code", FIRST_CELL.format(url=url)), ("md", f"See {url}."))
+    pin_notebook(nb, url, where="nb.ipynb")
+    assert '"--branch", "student"' in nb.cells[0].source and nb.cells[1].source == f"See {url}."
+    bad = _nb(("code", f'import urllib.request\n'
+                       f'urllib.request.urlretrieve("{url}/archive/main.zip")'))
+    with pytest.raises(ValueError, match=r"nb.ipynb, cell 0: .* cannot be pinned"):
+        pin_notebook(bad, url, where="nb.ipynb")
+
+
+def _branch_files(branch_dir):
+    """The branch's commit (what a push publishes), read with git itself: names -> text or None."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", f"--git-dir={branch_dir / '.git'}", *args], check=True,
+                              capture_output=True, text=True).stdout
+    assert git("symbolic-ref", "--short", "HEAD").strip() == STUDENT_BRANCH
+    assert int(git("rev-list", "--count", STUDENT_BRANCH)) == 1
+    names = [n for n in git("ls-tree", "-r", "--name-only", STUDENT_BRANCH).split("\n") if n]
+    binary = (".npz", ".png", ".npy")
+    return {n: None if n.endswith(binary) else git("show", f"{STUDENT_BRANCH}:{n}") for n in names}
+
+
+def test_make_branch_commits_the_stripped_notebooks_and_what_running_them_needs(tmp_path):
+    notebooks = make_sources(tmp_path / "src")
+    branch = make_branch(notebooks, tmp_path / "branch")
+    files = _branch_files(branch)
+    assert {f"notebooks/{p.name}" for p in NOTEBOOKS} <= set(files)
+    for needed in (".binder/requirements.txt", ".binder/runtime.txt", "pyproject.toml",
+                   "requirements.txt", "lplr_core/__init__.py", "data/mnist_digits.npz",
+                   "README.md"):
+        assert needed in files, needed
+    assert not any(n.startswith(("book/", "tests/", "_build/")) or "__pycache__" in n
+                   for n in files)
+    for name, text in files.items():
+        assert text is None or "{solution" not in text, name
+    for path in NOTEBOOKS:
+        nb = nbformat.reads(files[f"notebooks/{path.name}"], as_version=4)
+        assert nb.metadata["lplr"]["edition"] == "student", path.name
+        fetch = [c.source for c in nb.cells if c.cell_type == "code" and URL in c.source]
+        assert fetch and all('"--branch", "student"' in s for s in fetch), path.name
+    readme = files["README.md"]
+    assert f"/v2/gh/{URL.removeprefix('https://github.com/')}/student?" in readme
+    assert "/blob/student/notebooks/" in readme and "/blob/main/" not in readme
