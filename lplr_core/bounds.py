@@ -357,6 +357,17 @@ class TwoLayerBounds:
         r = _check_radius(radius)
         return float(self.lambda0_lower - _up(self.ntk_lipschitz(r) * r))
 
+    def path_length(self, radius: float, step_size: float) -> float:
+        r"""The a-priori path-length bound :math:`P(r) = \sqrt{2L_0/\mu(r)}/(1 - \beta(r)\eta/2)` (needs ``y``).
+
+        Containment in :math:`B(\theta_0, r)` is proved when :math:`P(r) \le r`
+        (:func:`certify`); ``inf`` where :math:`\mu(r) \le 0` or
+        :math:`\eta \ge 2/\beta(r)`.
+        """
+        step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
+        mu, beta = self.mu_and_smoothness(radius)
+        return _path_bound(self.loss0_upper, beta, mu, step_size)
+
     def certified_radius(self, *, tol: float = 1e-3) -> float:
         r"""The largest :math:`r` (to relative ``tol``) with :math:`L_\Theta(r)\,r < \lambda_0`; 0 if :math:`\lambda_0 \le 0`."""
         if self.lambda0_lower <= 0:
@@ -640,8 +651,7 @@ def _path_bound(loss0: float, beta: float, mu: float, step_size: float) -> float
 
 def _containment_ratio(tb: TwoLayerBounds, r: float, step_size: float) -> float:
     """``r / P(r)``: containment in ``B(theta0, r)`` is proved a priori iff it is >= 1."""
-    mu, beta = tb.mu_and_smoothness(r)
-    path = _path_bound(tb.loss0_upper, beta, mu, step_size) if mu > 0 else math.inf
+    path = tb.path_length(r, step_size)
     return r / path if path > 0 else math.inf
 
 

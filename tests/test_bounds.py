@@ -288,6 +288,13 @@ def test_target_scale_is_proved_and_ten_times_more_is_not():
     bad = lb.certify(mlp, p, x, _centred(mlp, p, x, y, 10 * t.scale), step_size=t.step_size,
                      radius=t.radius)
     assert not bad.hypothesis("containment").proved
+    # the path-length bound behind it: at s*, P(r*) <= r*; it scales like s (L_0 ~ s^2)
+    tb = lb.two_layer_bounds(mlp, p, x, _centred(mlp, p, x, y, t.scale))
+    assert tb.path_length(t.radius, t.step_size) <= t.radius
+    tb10 = lb.two_layer_bounds(mlp, p, x, _centred(mlp, p, x, y, 10 * t.scale))
+    ratio = tb10.path_length(t.radius, t.step_size) / tb.path_length(t.radius, t.step_size)
+    assert 9.0 < ratio < 11.0
+    assert tb.path_length(2 * t.certified_radius, t.step_size) == math.inf
 
 
 def test_step_size_beyond_two_over_beta_fails_smoothness():
