@@ -315,9 +315,11 @@ def _source_commit() -> str:
     try:
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                              check=True, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "HEAD", "--", "notebooks",
+                                *BRANCH_ITEMS]).returncode != 0
     except (OSError, subprocess.CalledProcessError):
         return "an unknown commit"
-    return f"commit {sha}"
+    return f"commit {sha}" + (" with uncommitted changes" if dirty else "")
 
 
 def _branch_readme(url: str, branch: str, notebooks: list[str], source: str) -> str:

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FULL = ROOT / "_build" / "html"
 STUDENT = ROOT / "_build" / "student" / "_build" / "html"
 BRANCH_DIR = ROOT / "_build" / "student" / "branch"
+STUDENT_SRC = ROOT / "_build" / "student-src"      # the sources the student site was built from
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 URL = CONFIG["repository"]["url"]
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -212,6 +213,11 @@ def test_every_student_launch_link_opens_a_solution_free_notebook():
             _check_student_notebook(_served(branch, path), Path(path).name, where)
             followed[provider] += 1
     assert followed["binder"] == followed["colab"] == len(NOTEBOOKS), followed
+    # A JupyterHub button exists only where the build was given a hub (--jupyterhub-url):
+    # then every chapter has one, and each was followed above.
+    built = yaml.safe_load((STUDENT_SRC / "_config.yml").read_text(encoding="utf-8"))
+    has_hub = bool(built.get("launch_buttons", {}).get("jupyterhub_url"))
+    assert followed["jupyterhub"] == (len(NOTEBOOKS) if has_hub else 0), followed
     print(f"\nfollowed {sum(followed.values())} launch links: {followed}")
 
 
