@@ -161,10 +161,12 @@ def test_make_sources_writes_a_stripped_copy(tmp_path):
         assert count_directives(page.read_text(), "solution") == 0
     assert not (tmp_path / "src" / "book" / "tools").exists()
 
-    # Every fetch of the repository in the copy is pinned to the student branch.
-    intro = (tmp_path / "src" / "book" / "intro.md").read_text()
-    clones = [line for line in intro.splitlines() if "git clone" in line and URL in line]
-    assert clones and all(f"--branch {STUDENT_BRANCH}" in line for line in clones)
+    # Every clone of the repository on the pages is pinned to the student branch (the front
+    # page's Colab instructions clone it today).
+    for page in (tmp_path / "src" / "book").rglob("*.md"):
+        for line in page.read_text().splitlines():
+            if "git clone" in line and URL in line:
+                assert f"--branch {STUDENT_BRANCH}" in line, (page.name, line)
 
 
 def test_tagged_solution_cells_are_removed():
@@ -238,6 +240,16 @@ def test_pin_notebook_refuses_a_fetch_it_cannot_pin():
         pin_notebook(bad, url, where="nb.ipynb")
 
 
+def _fetches_branch(source, url, branch):
+    """Every clone (shell or list form) and every pip ``git+url`` in ``source`` names ``branch``."""
+    import re
+    clones = [line for line in source.splitlines() if "clone" in line]
+    pips = re.findall(rf"git\+{re.escape(url)}(?:\.git)?(@[\w./-]+)?", source)
+    return bool(clones or pips) and all(
+        f'"--branch", "{branch}"' in line or f"--branch {branch}" in line for line in clones
+    ) and all(ref == f"@{branch}" for ref in pips)
+
+
 def _branch_files(branch_dir):
     """The branch's commit (what a push publishes), read with git itself: names -> text or None."""
     import subprocess
@@ -269,7 +281,7 @@ def test_make_branch_commits_the_stripped_notebooks_and_what_running_them_needs(
         nb = nbformat.reads(files[f"notebooks/{path.name}"], as_version=4)
         assert nb.metadata["lplr"]["edition"] == "student", path.name
         fetch = [c.source for c in nb.cells if c.cell_type == "code" and URL in c.source]
-        assert fetch and all('"--branch", "student"' in s for s in fetch), path.name
+        assert fetch and all(_fetches_branch(s, URL, "student") for s in fetch), path.name
     readme = files["README.md"]
     assert f"/v2/gh/{URL.removeprefix('https://github.com/')}/student?" in readme
     assert "/blob/student/notebooks/" in readme and "/blob/main/" not in readme

@@ -190,8 +190,13 @@ def _check_student_notebook(text: str, name: str, where: str):
         assert "{solution" not in source, f"{where} cell {index}: a solution directive"
         leaked = [line for line in source.splitlines() if line.strip() in secret]
         assert not leaked, f"{where} cell {index}: solution text {leaked[:2]}"
-        if cell["cell_type"] == "code" and "clone" in source and URL in source:
-            assert '"--branch", "student"' in source, f"{where} cell {index} clones main"
+        if cell["cell_type"] == "code" and URL in source:       # it fetches the repository
+            for line in source.splitlines():
+                if "clone" in line:
+                    assert '"--branch", "student"' in line or "--branch student" in line, (
+                        f"{where} cell {index} clones main: {line.strip()}")
+            for ref in re.findall(rf"git\+{re.escape(URL)}(?:\.git)?(@[\w./-]+)?", source):
+                assert ref == "@student", f"{where} cell {index} installs from {ref or 'main'}"
 
 
 # ------------------------------------------------------------------ the tests
