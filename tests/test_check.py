@@ -567,3 +567,16 @@ def lp_gradient_descent(mlp, params, x, y, step_size, steps):
 
     return gradient_descent(mlp.apply, params, x, y, step_size=step_size, steps=steps,
                             record_every=1)
+
+
+def test_rigorous_mode_reports_a_diverged_run_without_raising():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((10, 6))
+    labels = np.sign(rng.standard_normal(10))
+    mlp = MLP((64,), "erf", "ntk")
+    params = mlp.init(3, 6, dtype="float64")
+    rep = check_network(mlp.apply, params, x, labels, steps=100, step_size=50.0, rigorous=True)
+    assert rep.diverged and not rep.certified and not rep.consistent
+    assert not rep.rigorous.hypothesis("containment").proved
+    assert not rep.rigorous.hypothesis("smoothness").proved      # η far beyond 2/β
+    assert "FAILED" in str(rep)
