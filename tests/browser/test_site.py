@@ -352,7 +352,10 @@ def visits(server, browser):
         result.update(page.evaluate(_MEASURE_JS, {"stepSliders": False}))
         SHOTS.mkdir(parents=True, exist_ok=True)
         shot = SHOTS / (page_path.removesuffix(".html").replace("/", "__") + f"--{viewport}.png")
-        page.screenshot(path=str(shot), full_page=True)
+        try:   # the API page is some 40,000 px tall: on busy cores its PNG takes a while
+            page.screenshot(path=str(shot), full_page=True, timeout=180000)
+        except Exception as exc:   # recorded; test_page_loads_cleanly reports it
+            result["shot_error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
         stepped = page.evaluate(_MEASURE_JS, {"stepSliders": True})
         result["logAxes"] = [dict(ax, figure=f["index"]) for f in stepped["figures"]
                              for ax in f["logAxes"]]
@@ -374,6 +377,7 @@ def test_page_loads_cleanly(visits, case):
     viewport, page_path = case
     seen = visits(viewport, page_path)
     assert "wait_error" not in seen, f"{page_path}: {seen['wait_error']}"
+    assert "shot_error" not in seen, f"{page_path}: no screenshot: {seen['shot_error']}"
     assert not seen["untypeset"], f"{page_path}: untypeset math: {seen['untypeset'][:3]}"
     assert not seen["undrawn"], f"{page_path}: undrawn plotly figures {seen['undrawn']}"
     assert not seen["unregisteredTraces"], (
