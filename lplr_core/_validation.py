@@ -33,7 +33,12 @@ __all__ = [
     "check_apply_fn",
     "check_key",
     "check_sequence_of_ints",
+    "check_float_dtype",
+    "check_real_values",
+    "MAX_SEED",
 ]
+
+MAX_SEED = 2**63 - 1  # the largest seed jax.random.PRNGKey accepts (a signed 64-bit int)
 
 
 def describe(value: Any) -> str:
@@ -223,20 +228,45 @@ def _all_finite(leaves):
 
 
 def check_params(name: str, params: Any) -> Any:
-    """A non-empty pytree of finite floating arrays (one device round trip)."""
-    leaves = jax.tree_util.tree_leaves(params)
-    if not leaves:
+    """A non-empty pytree of finite floating arrays of one dtype (one device round trip).
+
+    Leaves must be arrays (NumPy, JAX, or NumPy scalars): a Python number is
+    rejected, since it usually means a nested Python list was passed where an
+    array was meant (JAX treats the list as a pytree node and its numbers as
+    leaves). All leaves must share one floating dtype: a mixed pytree (e.g.
+    float16 and float32) would be promoted silently in the model and fail in a
+    compiled training loop, whose carry must keep its types.
+    """
+    leaves_with_path, _ = jax.tree_util.tree_flatten_with_path(params)
+    if not leaves_with_path:
         raise ValueError(f"{name} must be a non-empty pytree of arrays; got {describe(params)}")
-    for i, leaf in enumerate(leaves):
-        if not isinstance(leaf, (np.ndarray, jax.Array, numbers.Real)) or isinstance(leaf, bool):
-            raise TypeError(f"{name} leaf {i} must be an array; got {describe(leaf)}")
-        dt = np.dtype(getattr(leaf, "dtype", np.float64))
+    dtypes = {}
+    for i, (path, leaf) in enumerate(leaves_with_path):
+        where = f"{name}{jax.tree_util.keystr(path)}"
+        if isinstance(leaf, (bool, np.bool_)) or not isinstance(
+                leaf, (np.ndarray, jax.Array, np.generic)):
+            hint = ""
+            if isinstance(leaf, numbers.Real) and path and isinstance(
+                    path[-1], jax.tree_util.SequenceKey):
+                hint = (" (a nested Python list is a pytree of Python numbers, not an array: "
+                        "convert it with jnp.asarray)")
+            elif isinstance(leaf, numbers.Real):
+                hint = " (wrap Python numbers with jnp.asarray)"
+            raise TypeError(f"{name} leaf {i} ({where}) must be an array; got "
+                            f"{describe(leaf)}{hint}")
+        dt = np.dtype(leaf.dtype)
         if dt.kind != "f":
-            raise TypeError(f"{name} leaf {i} must have a floating dtype; got {dt}")
-    finite = np.asarray(_all_finite([jnp.asarray(leaf) for leaf in leaves]))
+            raise TypeError(f"{name} leaf {i} ({where}) must have a floating dtype; got {dt}")
+        dtypes.setdefault(dt, where)
+    if len(dtypes) > 1:
+        found = ", ".join(f"{dt} (first at {where})" for dt, where in dtypes.items())
+        raise TypeError(f"{name} must have one floating dtype for all leaves; got {found}. "
+                        f"Cast every leaf with .astype(...) to one dtype")
+    finite = np.asarray(_all_finite([jnp.asarray(leaf) for _, leaf in leaves_with_path]))
     if not finite.all():
         i = int(np.argmin(finite))
-        raise ValueError(f"{name} leaf {i} must contain only finite values; got NaN/inf")
+        raise ValueError(f"{name} leaf {i} ({name}{jax.tree_util.keystr(leaves_with_path[i][0])})"
+                         f" must contain only finite values; got NaN/inf")
     return params
 
 
@@ -291,7 +321,9 @@ def _output_problem(apply_fn, params, x, name) -> None:
 def check_key(name: str, key: Any) -> jax.Array:
     """A JAX PRNG key; an int seed is accepted and turned into a key."""
     if _is_int(key):
-        seed = check_int(name, key, minimum=0)
+        # jax.random.PRNGKey takes a signed 64-bit seed; a larger int overflowed
+        # deep inside JAX ("Python int too large to convert to C long").
+        seed = check_int(name, key, minimum=0, maximum=MAX_SEED)
         return jax.random.PRNGKey(seed)
     if isinstance(key, jax.Array):
         if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -299,5 +331,49 @@ def check_key(name: str, key: Any) -> jax.Array:
         if key.shape == (2,) and key.dtype == jnp.uint32:
             return key
     raise TypeError(
-        f"{name} must be a jax.random key (e.g. jax.random.PRNGKey(0)) or a non-negative int "
-        f"seed; got {describe(key)}")
+        f"{name} must be a jax.random key (e.g. jax.random.PRNGKey(0)) or an int seed in "
+        f"[0, 2**63 - 1]; got {describe(key)}")
+
+
+def check_float_dtype(name: str, dtype: Any) -> np.dtype:
+    """A floating dtype that JAX can actually produce under the current settings.
+
+    ``None`` is JAX's default float. ``float64`` needs ``jax_enable_x64``:
+    without it JAX silently makes float32 arrays, so we refuse instead.
+    """
+    if dtype is None:
+        return np.dtype(jnp.result_type(float))
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise TypeError(f"{name} must be a floating dtype (e.g. float32 or float64); got "
+                        f"{describe(dtype)}") from exc
+    if dt.kind != "f":
+        raise TypeError(f"{name} must be a floating dtype (e.g. float32 or float64); got {dtype!r}")
+    if np.dtype(jax.dtypes.canonicalize_dtype(dt)) != dt:
+        raise ValueError(
+            f"{name}={dt} needs 64-bit JAX: call jax.config.update(\"jax_enable_x64\", True) "
+            f"before creating arrays (without it JAX would silently use "
+            f"{np.dtype(jax.dtypes.canonicalize_dtype(dt))}); or pass {name}=float32")
+    return dt
+
+
+def check_real_values(name: str, value: Any) -> tuple[np.ndarray, float]:
+    """Real numbers (a scalar or an array, NaN/inf allowed) as float64 NumPy, and their eps.
+
+    The eps is that of the input's floating dtype (float64 for Python numbers and
+    integers), i.e. the round-off of the values before the float64 cast. Strings,
+    ``None``, objects and complex numbers raise a ``TypeError`` naming ``name``.
+    """
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be real numbers (a float or an array of floats); got "
+                        f"{describe(value)}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise TypeError(f"{name} must be real numbers; got {describe(value)}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be real numbers (float, int or bool); got "
+                        f"{describe(value)}")
+    eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else float(np.finfo(float).eps)
+    return arr.astype(float), eps

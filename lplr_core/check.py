@@ -903,9 +903,13 @@ def _verdicts(*, lambda0, lambda_tol, lam_max, lip, r, mu_hat, step_size, beta0,
                                f"the path {'stays in' if inside else 'leaves'} the region"))
 
     out.append(Verdict("no_divergence", "no divergence", diverged_at is None,
-                       "the loss stayed finite for every step" if diverged_at is None else
-                       f"the loss stopped being finite at step {diverged_at}; records are cut "
-                       "there (a report, not an error)", kind="run"))
+                       "at every step the loss, ‖∇L‖², drift and PL ratio stayed finite and "
+                       "the loss did not blow up (L_t − L* ≤ blowup · max(L_0 − L*, 1), "
+                       "see gradient_descent)" if diverged_at is None else
+                       f"the run was flagged at step {diverged_at}: a non-finite loss, "
+                       "‖∇L‖², drift, PL ratio or NTK record, or a loss blow-up (the reason is "
+                       "report.trajectory.divergence); records stop before that step (a "
+                       "report, not an error)", kind="run"))
 
     if rate is None:
         out.append(Verdict("linear_rate", "linear rate observed", None if diverged_at is None

@@ -1,4 +1,4 @@
-r"""Diagnostics and certificates of a locally Polyak-Lojasiewicz region.
+r"""Diagnostics of a locally Polyak-Lojasiewicz region, and estimates of its constants.
 
 Conventions (see the package docstring): loss :math:`L(\theta) = \tfrac12
 \|u\|^2` with residual :math:`u = f(X;\theta) - y`, gradient :math:`J^\top u`,
@@ -13,7 +13,11 @@ so the PL inequality with constant :math:`\mu` holds at :math:`\theta` iff
 
 The certificate (the paper's constant, derived in this book by Weyl's
 inequality) is :math:`\mu(r) = \lambda_0 - L_\Theta r`, positive up to the
-certified radius :math:`\lambda_0 / L_\Theta`.
+radius :math:`\lambda_0 / L_\Theta`. **Everything here is an estimate**: the
+Lipschitz constants of this module (path, sampled, ascent) are *lower*
+estimates of :math:`L_\Theta`, so :math:`\hat\mu = \lambda_0 - \hat L_\Theta r`
+over-estimates :math:`\mu` and a positive value proves nothing. Proved bounds,
+and the only certificates that certify, are in :mod:`lplr_core.bounds`.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from lplr_core._validation import (
     check_key,
     check_params,
     check_real,
+    check_real_values,
     check_targets,
     describe,
 )
@@ -136,20 +141,33 @@ def gradient_norm_sq(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
     return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[1])
 
 
+# The PL ratio is undefined where L - L* is within a few ulps of max(|L|, |L*|): such a
+# gap is round-off, and dividing by it gives an arbitrary, huge ratio. With L* = 0 the
+# floor is below L itself, so only L = 0 is excluded.
+_PL_GAP_ULPS = 8.0
+
+
 def pl_ratio_from_values(loss_value: Any, grad_norm_sq: Any, loss_star: float = 0.0) -> np.ndarray:
     r""":math:`\rho = \|\nabla L\|^2 / (2 (L - L^*))`, elementwise over arrays.
 
-    Entries where :math:`L - L^* \le 0` or a value is not finite are ``NaN``
-    (the ratio is undefined there); :func:`lower_envelope` skips them.
+    Entries where a value is not finite, or where :math:`L - L^*` is not above
+    round-off (at most 8 ulps of :math:`\max(|L|, |L^*|)` in the dtype of
+    ``loss_value``; float64 for Python numbers), are ``NaN``: the ratio is
+    undefined there (:func:`lower_envelope` skips them). With :math:`L^* = 0`
+    only :math:`L = 0` is excluded. ``loss_star`` may be any real number here,
+    since this form also serves general objectives whose minimum can be
+    negative; :func:`pl_ratio` (squared loss) requires :math:`L^* \ge 0`.
     """
-    loss_value = np.asarray(loss_value, dtype=float)
-    grad_norm_sq = np.asarray(grad_norm_sq, dtype=float)
+    loss_value, eps = check_real_values("loss_value", loss_value)
+    grad_norm_sq, _ = check_real_values("grad_norm_sq", grad_norm_sq)
     if loss_value.shape != grad_norm_sq.shape:
         raise ValueError(f"loss_value and grad_norm_sq must have the same shape; got "
                          f"{loss_value.shape} and {grad_norm_sq.shape}")
     loss_star = check_real("loss_star", loss_star)
     gap = loss_value - loss_star
-    ok = np.isfinite(gap) & np.isfinite(grad_norm_sq) & (gap > 0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        floor = _PL_GAP_ULPS * eps * np.maximum(np.abs(loss_value), abs(loss_star))
+        ok = np.isfinite(gap) & np.isfinite(grad_norm_sq) & (gap > floor)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ok, grad_norm_sq / (2.0 * np.where(ok, gap, 1.0)), np.nan)
 
@@ -182,17 +200,34 @@ def pl_ratio(apply_fn: Callable | Any, params: Any, x: Any = None, y: Any = None
             raise TypeError("pl_ratio takes either (apply_fn, params, x, y) or "
                             f"(loss, grad_norm_sq); got a non-callable first argument "
                             f"{describe(apply_fn)} together with x and y")
+        loss_values, eps = check_real_values("loss (the first argument)", apply_fn)
+        grad_values, _ = check_real_values("grad_norm_sq (the second argument)", params)
+        # the squared loss is >= 0, so is its minimum (pl_ratio_from_values allows any L*)
+        loss_star = check_real("loss_star", loss_star, minimum=0.0)
         values = pl_ratio_from_values(apply_fn, params, loss_star)
-        return float(values) if values.ndim == 0 else values
+        if values.ndim:
+            return values
+        if not (math.isfinite(float(loss_values)) and math.isfinite(float(grad_values))):
+            raise ValueError(f"loss and grad_norm_sq must be finite; got {float(loss_values)} "
+                             f"and {float(grad_values)}")
+        if math.isnan(values):
+            raise ValueError(_below_round_off(float(loss_values), loss_star, eps))
+        return float(values)
     if x is None or y is None:
         raise TypeError("pl_ratio(apply_fn, params, x, y) needs x and y")
     params, x, y = _check_model_data(apply_fn, params, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    eps = float(jnp.finfo(jnp.result_type(*jax.tree_util.tree_leaves(params))).eps)
     value, gsq = (float(v) for v in _loss_and_grad_norm_sq(apply_fn, params, x, y))
-    if not value - loss_star > 0:
-        raise ValueError(f"loss_star must be below the current loss L(theta) = {value:.6g} for the "
-                         f"PL ratio to be defined; got loss_star={loss_star}")
+    if not value - loss_star > _PL_GAP_ULPS * eps * max(abs(value), loss_star):
+        raise ValueError(_below_round_off(value, loss_star, eps))
     return gsq / (2.0 * (value - loss_star))
+
+
+def _below_round_off(value, loss_star, eps):
+    return (f"loss_star must be below the loss L = {value:.17g} by more than round-off "
+            f"({_PL_GAP_ULPS:g} ulps of max(L, L*), i.e. > {_PL_GAP_ULPS * eps * max(abs(value), loss_star):.3g}) "
+            f"for the PL ratio to be defined; got loss_star={loss_star!r}")
 
 
 def rayleigh_quotient(kernel: Any, vector: Any) -> float:
@@ -453,8 +488,14 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
 def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
     r"""The local PL constant :math:`\mu(r) = \lambda_0 - L_\Theta r` (the paper's constant).
 
-    ``radius`` may be a scalar or an array of radii (a certificate curve). A
-    non-positive value means that nothing is certified at that radius.
+    ``radius`` may be a scalar or an array of radii (a certificate curve). The
+    formula certifies only what its inputs do: with a *proved* upper bound on
+    :math:`L_\Theta` (:func:`lplr_core.bounds.ntk_lipschitz_bound`) and a proved
+    lower bound on :math:`\lambda_0` a positive value is a proof of the local PL
+    inequality; with an *estimate* :math:`\hat L_\Theta` (path, sampled or
+    ascent, which can only under-estimate the supremum) it is the estimate
+    :math:`\hat\mu`, an upper estimate of :math:`\mu` that proves nothing. A
+    non-positive value means that the condition fails at that radius.
     """
     lambda0 = check_real("lambda0", lambda0)
     lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
@@ -467,10 +508,12 @@ def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
 
 
 def certified_radius(lambda0: float, lipschitz: float) -> float:
-    r"""The largest radius with a positive certificate, :math:`\lambda_0 / L_\Theta`.
+    r"""The largest radius with a positive :func:`certificate`, :math:`\lambda_0 / L_\Theta`.
 
-    ``inf`` when :math:`L_\Theta = 0` and :math:`\lambda_0 > 0` (a linear model);
-    ``0`` when :math:`\lambda_0 \le 0` (nothing is certified).
+    A certified radius only when ``lipschitz`` is a proved bound (see
+    :func:`certificate`); with an estimate it is an estimated radius, an
+    *upper* estimate of the true one. ``inf`` when :math:`L_\Theta = 0` and
+    :math:`\lambda_0 > 0` (a linear model); ``0`` when :math:`\lambda_0 \le 0`.
     """
     lambda0 = check_real("lambda0", lambda0)
     lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
@@ -564,6 +607,11 @@ def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
         steps = np.asarray(check_array("steps", steps, ndim=1), float)
         if steps.shape[0] != n:
             raise ValueError(f"steps must have one entry per loss ({n}); got {steps.shape[0]}")
+        repeat = np.nonzero(np.diff(steps) <= 0)[0]
+        if repeat.size:
+            i = int(repeat[0])
+            raise ValueError(f"steps must be strictly increasing (one step per loss); got "
+                             f"steps[{i}] = {steps[i]:g} then steps[{i + 1}] = {steps[i + 1]:g}")
     start = check_int("start", start, minimum=0, maximum=max(0, n - 2))
     stop = n if stop is None else check_int("stop", stop, minimum=start + 2, maximum=n)
     gap = losses[start:stop] - loss_star

@@ -27,6 +27,8 @@ from jax import lax
 
 from lplr_core._validation import (
     check_choice,
+    describe,
+    check_float_dtype,
     check_int,
     check_key,
     check_real,
@@ -66,6 +68,43 @@ def _check_common(activation: str, parameterization: str, w_std: Any, b_std: Any
     w_std = check_real("w_std", w_std, minimum=0.0, strict_min=True)
     b_std = check_real("b_std", b_std, minimum=0.0)
     return w_std, b_std
+
+
+def _check_layers(params: Any, expected: list, model: str) -> None:
+    """Static shape check of a model's parameters (shapes only: safe under ``jit``).
+
+    ``expected`` lists ``(path, w_shape, b_shape)`` with ``path`` a tuple of
+    keys into ``params``. Parameters of another model, or of the same model with
+    other widths, would otherwise fail deep inside JAX or, worse, silently
+    compute a different network.
+    """
+    def fail(why):
+        raise ValueError(f"params must be the parameters returned by {model}.init; {why}")
+
+    for path, w_shape, b_shape in expected:
+        node, where = params, "params"
+        for key in path:
+            if isinstance(key, int):
+                ok = isinstance(node, (list, tuple)) and key < len(node)
+            else:
+                ok = isinstance(node, dict) and key in node
+            if not ok:
+                fail(f"{where} has no entry {key!r} (got {describe(node)})")
+            node, where = node[key], f"{where}[{key!r}]"
+        if not isinstance(node, dict) or set(node) != {"w", "b"}:
+            fail(f"{where} must be a dict with keys 'w' and 'b'; got {describe(node)}")
+        for name, shape in (("w", w_shape), ("b", b_shape)):
+            got = tuple(np.shape(node[name]))
+            if got != shape:
+                fail(f"{where}[{name!r}] has shape {got}, expected {shape}")
+
+
+def _check_length(params: Any, length: int, model: str) -> None:
+    if not isinstance(params, (list, tuple)) or len(params) != length:
+        got = describe(params) if not isinstance(params, (list, tuple)) else \
+            f"a {type(params).__name__} of length {len(params)}"
+        raise ValueError(f"params must be the list of {length} layers returned by "
+                         f"{model}.init; got {got}")
 
 
 def _check_x(x: Any, input_dim: int, model: str) -> jax.Array:
@@ -159,7 +198,7 @@ class MLP:
         """
         key = check_key("key", key)
         input_dim = check_int("input_dim", input_dim, minimum=1)
-        dtype = _float_dtype(dtype)
+        dtype = check_float_dtype("dtype", dtype)
         sizes = self.layer_sizes(input_dim)
         keys = jax.random.split(key, len(sizes) - 1)
         params = []
@@ -198,24 +237,21 @@ class MLP:
 
     def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
         """The network's outputs, shape ``(n,)``, for inputs ``x`` of shape ``(n, d)``."""
-        if not isinstance(params, (list, tuple)) or len(params) != self.depth + 1:
-            raise ValueError(f"params must be the list of {self.depth + 1} layers returned by "
-                             f"MLP.init for widths {self.widths}; got {type(params).__name__}"
-                             f"{' of length ' + str(len(params)) if isinstance(params, (list, tuple)) else ''}")
-        x = _check_x(x, params[0]["w"].shape[0], "MLP")
+        model = f"MLP(widths={self.widths})"
+        _check_length(params, self.depth + 1, model)
+        first = params[0].get("w") if isinstance(params[0], dict) else None
+        if np.ndim(first) != 2:
+            raise ValueError(f"params[0]['w'] must be the first layer's weight matrix, of shape "
+                             f"(input_dim, {self.layer_sizes(0)[1]}), as returned by "
+                             f"{model}.init; got {describe(first)}")
+        sizes = self.layer_sizes(int(np.shape(first)[0]))
+        _check_layers(params, [((i,), (a, b), (b,)) for i, (a, b) in
+                               enumerate(zip(sizes[:-1], sizes[1:]))], model)
+        x = _check_x(x, sizes[0], "MLP")
         pre, _ = self.forward(params, x)
         return pre[-1][:, 0]
 
     __call__ = apply
-
-
-def _float_dtype(dtype: Any) -> Any:
-    if dtype is None:
-        return jnp.result_type(float)
-    dt = np.dtype(dtype)
-    if dt.kind != "f":
-        raise TypeError(f"dtype must be a floating dtype (float32 or float64); got {dtype!r}")
-    return dt
 
 
 def _conv(x, w, scale):
@@ -294,7 +330,11 @@ class _ConvBase:
         if input_dim != self.input_dim:
             raise ValueError(f"input_dim must equal prod(image_shape) = {self.input_dim} for "
                              f"image_shape {self.image_shape}; got {input_dim}")
-        return key, _float_dtype(dtype)
+        return key, check_float_dtype("dtype", dtype)
+
+    def _conv_shapes(self, cin, cout):
+        k = self.kernel_size
+        return (k, k, cin, cout), (cout,)
 
     def _images(self, x):
         x = _check_x(x, self.input_dim, type(self).__name__)
@@ -339,6 +379,12 @@ class CNN(_ConvBase):
 
     def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
         """Outputs of shape ``(n,)``."""
+        _check_length(params, len(self.channels) + 1, repr(self))
+        cins = (self.image_shape[2], *self.channels[:-1])
+        expected = [((i,), *self._conv_shapes(cin, cout))
+                    for i, (cin, cout) in enumerate(zip(cins, self.channels))]
+        expected.append(((len(self.channels),), (self.channels[-1], 1), (1,)))
+        _check_layers(params, expected, repr(self))
         phi = ACTIVATIONS[self.activation]
         z = self._images(x)
         for layer in params[:-1]:
@@ -390,6 +436,21 @@ class ResNetCNN(_ConvBase):
 
     def apply(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
         """Outputs of shape ``(n,)``."""
+        model = repr(self)
+        if not isinstance(params, dict) or set(params) != {"stem", "blocks", "head"}:
+            raise ValueError(f"params must be the dict with keys 'stem', 'blocks', 'head' "
+                             f"returned by {model}.init; got {describe(params)}")
+        blocks = params["blocks"]
+        if not isinstance(blocks, (list, tuple)) or len(blocks) != self.blocks or not all(
+                isinstance(b, (list, tuple)) and len(b) == 2 for b in blocks):
+            raise ValueError(f"params['blocks'] must be a list of {self.blocks} pairs of "
+                             f"convolutions, as returned by {model}.init; got {describe(blocks)}")
+        c = self.channels
+        expected = [(("stem",), *self._conv_shapes(self.image_shape[2], c)),
+                    (("head",), (c, 1), (1,))]
+        expected += [(("blocks", i, j), *self._conv_shapes(c, c))
+                     for i in range(self.blocks) for j in range(2)]
+        _check_layers(params, expected, model)
         phi = ACTIVATIONS[self.activation]
         z = self._conv_layer(params["stem"], self._images(x))
         for i, (conv1, conv2) in enumerate(params["blocks"]):

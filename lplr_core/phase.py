@@ -17,9 +17,12 @@ a single ``vmap``-ed program sharded across devices when there are several.
 
 Each run then gets four labels (:func:`label_run`), defined in this book:
 
-* ``diverged``: the loss or gradient became non-finite during the run, or the
-  run ended above where it started, :math:`L_T - L^* > L_0 - L^*` (a run that
-  grows geometrically may take longer than the run to overflow).
+* ``diverged``: the run was flagged by
+  :func:`~lplr_core.training.gradient_descent_sweep` (a non-finite loss,
+  gradient, drift, PL ratio or NTK record, or a loss blow-up past ``blowup``
+  times its initial suboptimality), or the run ended above where it started,
+  :math:`L_T - L^* > L_0 - L^*` (a run that grows geometrically may not reach
+  the blow-up threshold within the run).
 * ``certified``: the run did not diverge and the certificate at the smallest
   ball holding its path is positive, :math:`\hat\mu = \lambda_0 - \hat
   L_\Theta r > 0` with :math:`r = \max_t \|\theta_t - \theta_0\|` and

@@ -10,10 +10,17 @@ parameter drift :math:`\|\theta_t - \theta_0\|` and the PL ratio; every
 :math:`\lambda_{\min}`, :math:`\lambda_{\max}` and the kernel drift
 :math:`\|\Theta_t - \Theta_0\|_{op}`.
 
-Divergence is a result, not a crash: at the first step ``t`` where the loss or
-gradient stops being finite, training stops (later iterations leave the
-parameters unchanged), ``Trajectory.diverged_at = t``, the records are cut at
-that step and ``Trajectory.params`` are the last finite parameters.
+Divergence is a result, not a crash. Every step measures what a record holds;
+at the first step ``t`` where the loss, :math:`\|\nabla L\|^2`, the drift or
+the PL ratio is not finite (or an NTK record is not), or the loss blows up,
+:math:`L_t - L^* > \text{blowup} \cdot \max(L_0 - L^*, 1)` (default
+``blowup = BLOWUP = 1e10``, the rule of
+:func:`~lplr_core.objectives.gradient_descent_fn`), the run is flagged:
+``Trajectory.diverged_at = t``, ``Trajectory.divergence`` names the reason
+(one of :data:`DIVERGENCE_REASONS`), the records stop before ``t`` and
+``Trajectory.params`` are :math:`\theta_{t-1}`. So no record of a run holds an
+infinity, and none holds a NaN except the PL ratio where it is undefined
+(:math:`L_t - L^*` at round-off or below).
 
 :func:`gradient_descent_sweep` runs many seeds and step sizes as one
 ``vmap``-ed program, sharded across devices when there are several;
@@ -45,6 +52,7 @@ from lplr_core._validation import (
     describe,
 )
 from lplr_core.diagnostics import (
+    _PL_GAP_ULPS,
     _loss_fn,
     fit_linear_rate,
     lipschitz_along_path,
@@ -55,10 +63,31 @@ from lplr_core.models import param_count
 from lplr_core.ntk import NTK_METHODS, kernel_fn
 
 __all__ = ["Trajectory", "gradient_descent", "gradient_descent_sweep", "sgd", "SweepResult",
-           "stack_params"]
+           "stack_params", "DIVERGENCE_REASONS", "BLOWUP"]
 
 _RECORD_FIELDS = ("loss", "grad_norm_sq", "drift", "pl_ratio")
 _NTK_FIELDS = ("lambda_min", "lambda_max", "kernel_drift")
+
+# Why a run was flagged (Trajectory.divergence), in the order they are tested at a step.
+DIVERGENCE_REASONS = ("nonfinite_loss", "nonfinite_gradient", "nonfinite_drift",
+                      "nonfinite_pl_ratio", "nonfinite_ntk", "blowup")
+_REASON_CODE = {name: code for code, name in enumerate(DIVERGENCE_REASONS, start=1)}
+# Default blow-up factor, the same as lplr_core.objectives.gradient_descent_fn's: a run is
+# flagged once L_t - L* > BLOWUP * max(L_0 - L*, 1), long before float32 overflows (3e38).
+BLOWUP = 1e10
+
+
+def _first_reason(bad):
+    """The code of the first true entry of ``bad`` (in DIVERGENCE_REASONS order), else 0."""
+    code = jnp.asarray(0, jnp.int32)
+    for c, flagged in reversed(list(enumerate(bad, start=1))):
+        code = jnp.where(flagged, c, code)
+    return code
+
+
+def _reason_name(code) -> str | None:
+    code = int(code)
+    return DIVERGENCE_REASONS[code - 1] if code > 0 else None
 
 
 # ---------------------------------------------------------------------- Trajectory
@@ -74,8 +103,12 @@ class Trajectory:
     :math:`L_t \le L^*`). Per NTK record (``ntk_steps``; entry 0 at
     :math:`\theta_0`; empty without ``ntk_every``): ``lambda_min``,
     ``lambda_max`` and ``kernel_drift``. ``diverged_at`` is ``None`` or the
-    first step with a non-finite loss; ``params`` are the final (last finite)
-    parameters; ``config`` holds the run's settings.
+    flagged step (the first with a non-finite loss, gradient, drift, PL ratio
+    or NTK record, or a loss blow-up; see :func:`gradient_descent`), and
+    ``divergence`` the reason, one of :data:`DIVERGENCE_REASONS` (``None``
+    when the run was not flagged); records stop before ``diverged_at``.
+    ``params`` are the final parameters (after a flag, :math:`\theta_{t-1}`
+    for ``t = diverged_at``); ``config`` holds the run's settings.
     """
 
     loss: np.ndarray
@@ -91,6 +124,7 @@ class Trajectory:
     diverged_at: int | None
     params: Any
     config: dict = field(default_factory=dict)
+    divergence: str | None = None
 
     @property
     def diverged(self) -> bool:
@@ -138,7 +172,8 @@ class Trajectory:
         for i, leaf in enumerate(leaves):
             arrays[f"params_{i}"] = np.asarray(leaf)
         np.savez(path, **arrays)
-        meta = {"diverged_at": self.diverged_at, "config": self.config, "params_spec": spec}
+        meta = {"diverged_at": self.diverged_at, "divergence": self.divergence,
+                "config": self.config, "params_spec": spec}
         path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True,
                                                         default=_json_default))
         return path
@@ -161,7 +196,7 @@ class Trajectory:
         fields = {name: arrays[name] for name in
                   (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")}
         return cls(**fields, diverged_at=meta["diverged_at"], params=params,
-                   config=meta["config"])
+                   config=meta["config"], divergence=meta.get("divergence"))
 
 
 def _json_default(value):
@@ -278,35 +313,84 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
 
     Each record segment starts with one full-batch evaluation at the current
     iterate, which both fills the record and (for GD) drives the first step of
-    the segment, so recording costs no extra gradient. After divergence the
-    iterates go on (as NaN, cheaply) but every record is masked; the caller
-    cuts the records and recovers the last finite iterate.
+    the segment, so recording costs no extra gradient. Every step measures the
+    same quantities a record holds (loss, ``||grad||^2``, drift, PL ratio) and
+    flags the first step where one is not finite or the loss blows up (see
+    :func:`gradient_descent`), so the flag does not depend on ``record_every``.
+    After the flag the iterates go on (as NaN, cheaply) but every record is
+    masked; the caller cuts the records and recovers the last iterate before
+    the flagged one.
     """
     kfn = kernel_fn(apply_fn, ntk_method) if ntk_method else None
     grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
 
-    def run(params0, x, y, step_size, loss_star, key):
+    def run(params0, x, y, step_size, loss_star, blowup, key):
         dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
         nan = jnp.asarray(jnp.nan, dtype)
         scale = 1.0 if batch_size is None else x.shape[0] / batch_size  # unbiased SGD step
+        # The blow-up threshold of gradient_descent_fn: L_t - L* > blowup * max(L_0 - L*, 1).
+        threshold = blowup * jnp.maximum(_loss_fn(apply_fn, params0, x, y) - loss_star, 1.0)
+
+        # Below this bound on ||theta_t - theta_0||, the drift's sum of squares cannot overflow.
+        drift_limit = 0.5 * jnp.sqrt(jnp.finfo(dtype).max)
 
         def update(params, grads):
             return jax.tree_util.tree_map(lambda p, g: p - (step_size * scale) * g, params, grads)
 
-        def flag(carry, value):
-            params, diverged, diverged_at, t, key = carry
-            newly = ~diverged & ~jnp.isfinite(value)
-            return (params, diverged | newly, jnp.where(newly, t, diverged_at), t, key)
+        def exact_drift(params):
+            return tree_norm(jax.tree_util.tree_map(lambda a, b: a - b, params, params0))
+
+        def measure(params, value, grads, bound, *, exact=True, estimate_scale=1.0,
+                    with_ratio=True):
+            """The record at one iterate, the first reason to flag it (0: none), ||grad||.
+
+            Between records (``exact=False``) the drift is not computed while the
+            carried bound ``||theta_t - theta_0|| <= bound`` (the path length,
+            by the triangle inequality) shows it finite: one reduction over the
+            parameters per step instead of two, and the same flag.
+            """
+            gnorm = tree_norm(grads)
+            gsq = jnp.square(gnorm)
+            if exact:
+                drift = exact_drift(params)
+            else:
+                drift = jax.lax.cond(bound < drift_limit, lambda p: jnp.zeros((), dtype),
+                                     exact_drift, params)
+            gap = value - loss_star
+            floor = _PL_GAP_ULPS * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(value),
+                                                                     jnp.abs(loss_star))
+            defined = gap > floor
+            rho = jnp.where(defined, gsq / (2 * jnp.where(defined, gap, 1.0)), nan)
+            bad = (~jnp.isfinite(value), ~jnp.isfinite(gsq), ~jnp.isfinite(drift),
+                   defined & ~jnp.isfinite(rho) if with_ratio else False, False,
+                   estimate_scale * value - loss_star > threshold)
+            return (value, gsq, drift, rho), _first_reason(bad), gnorm
+
+        def flag(carry, code):
+            params, diverged_at, reason, t, key, bound = carry
+            newly = (diverged_at < 0) & (code > 0)
+            return (params, jnp.where(newly, t, diverged_at), jnp.where(newly, code, reason),
+                    t, key, bound)
+
+        def advance(carry, grads, gnorm):
+            """One step from the current iterate, with the drift bound carried along."""
+            params, diverged_at, reason, t, key, bound = carry
+            return (update(params, grads), diverged_at, reason, t + 1, key,
+                    bound + (step_size * scale) * gnorm)
 
         def step(carry, _):
-            params, diverged, diverged_at, t, key = carry
+            params, key, bound = carry[0], carry[4], carry[5]
             if batch_size is None:
                 value, grads = grad_loss(apply_fn, params, x, y)
+                _, code, gnorm = measure(params, value, grads, bound, exact=False)
             else:
                 key, xb, yb = _sgd_batch(key, x, y, batch_size)
                 value, grads = grad_loss(apply_fn, params, xb, yb)
-            _, diverged, diverged_at, _, _ = flag(carry, value)
-            return (update(params, grads), diverged, diverged_at, t + 1, key), None
+                # a mini-batch has no PL ratio; (n/b) L_B estimates L for the blow-up test
+                _, code, gnorm = measure(params, value, grads, bound, exact=False,
+                                         estimate_scale=scale, with_ratio=False)
+            carry = flag(carry[:4] + (key,) + carry[5:], code)
+            return advance(carry, grads, gnorm), None
 
         def run_steps(carry, count):
             if count <= 0:
@@ -314,23 +398,20 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
             return jax.lax.scan(step, carry, None, length=count)[0]
 
         def record(carry):
-            """Record at the current iterate; returns (carry, record, grads)."""
+            """Record at the current iterate; returns (carry, record, grads, ||grads||)."""
             params = carry[0]
             value, grads = grad_loss(apply_fn, params, x, y)
-            carry = flag(carry, value)
-            gsq = jnp.square(tree_norm(grads))
-            drift = tree_norm(jax.tree_util.tree_map(lambda a, b: a - b, params, params0))
-            gap = value - loss_star
-            rho = jnp.where(gap > 0, gsq / (2 * jnp.where(gap > 0, gap, 1.0)), nan)
-            rec = tuple(jnp.where(carry[1], nan, v.astype(dtype))
-                        for v in (value, gsq, drift, rho))
-            return carry, rec, grads
+            values, code, gnorm = measure(params, value, grads, carry[5])
+            carry = flag(carry, code)
+            drift = values[2]  # the exact drift is a tighter bound than the path length
+            carry = carry[:5] + (jnp.where(jnp.isfinite(drift), drift, carry[5]),)
+            rec = tuple(jnp.where(carry[1] >= 0, nan, v.astype(dtype)) for v in values)
+            return carry, rec, grads, gnorm
 
         def segment(carry, length):
-            carry, rec, grads = record(carry)
+            carry, rec, grads, gnorm = record(carry)
             if batch_size is None:  # the record's gradient is this step's gradient
-                params, diverged, diverged_at, t, key = carry
-                carry = (update(params, grads), diverged, diverged_at, t + 1, key)
+                carry = advance(carry, grads, gnorm)
                 length -= 1
             return run_steps(carry, length), rec
 
@@ -342,18 +423,21 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
 
         def ntk_record(carry, kernel0):
             params = carry[0]
-            value = _loss_fn(apply_fn, params, x, y)
-            carry = flag(carry, value)
+            value, grads = grad_loss(apply_fn, params, x, y)
+            carry = flag(carry, measure(params, value, grads, carry[5])[1])  # loss reasons first
             kernel = kfn(params, x)
             # One eigvalsh call on the stacked pair, not two: under vmap two batched
             # eigen-solvers in flight at once could deadlock XLA's CPU thread pool
             # on a 2-core machine (each waited for pool threads the other held).
             ev, diff = jnp.linalg.eigvalsh(jnp.stack([kernel, kernel - kernel0]))
             drift = jnp.maximum(jnp.abs(diff[0]), jnp.abs(diff[-1]))
-            return carry, tuple(jnp.where(carry[1], nan, v) for v in (ev[0], ev[-1], drift))
+            values = (ev[0], ev[-1], drift)
+            finite = jnp.all(jnp.isfinite(jnp.stack(values)))
+            carry = flag(carry, jnp.where(finite, 0, _REASON_CODE["nonfinite_ntk"]))
+            return carry, tuple(jnp.where(carry[1] >= 0, nan, v) for v in values)
 
-        carry = (params0, jnp.asarray(False), jnp.asarray(-1, jnp.int32),
-                 jnp.zeros((), jnp.int32), key)
+        carry = (params0, jnp.asarray(-1, jnp.int32), jnp.asarray(0, jnp.int32),
+                 jnp.zeros((), jnp.int32), key, jnp.zeros((), dtype))
         rec, ntk = [], []
         if kfn is not None:
             kernel0 = kfn(params0, x)
@@ -374,15 +458,15 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
         if layout.remainder:
             carry, recs = segment(carry, layout.remainder)
             rec.append(tuple(v[None] for v in recs))
-        carry, last, _ = record(carry)
+        carry, last, _, _ = record(carry)
         rec.append(tuple(v[None] for v in last))
         rec_out = tuple(jnp.concatenate([r[i] for r in rec]) for i in range(len(_RECORD_FIELDS)))
         if ntk:
             ntk_out = tuple(jnp.concatenate([r[i] for r in ntk]) for i in range(len(_NTK_FIELDS)))
         else:
             ntk_out = tuple(jnp.zeros((0,), dtype) for _ in _NTK_FIELDS)
-        params, _, diverged_at, _, _ = carry
-        return rec_out, ntk_out, diverged_at, params
+        params, diverged_at, reason = carry[:3]
+        return rec_out, ntk_out, diverged_at, reason, params
 
     return jax.jit(run)
 
@@ -396,7 +480,7 @@ def _last_finite_params(apply_fn, batch_size, params0, x, y, step_size, key, div
 # ------------------------------------------------------------------ public runners
 
 def _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
-                    loss_star, ntk_method):
+                    loss_star, ntk_method, blowup):
     params = check_params("params", params)
     x = check_array("x", x, ndim=(2, 3, 4))
     y = check_targets("y", y, x.shape[0])
@@ -410,14 +494,15 @@ def _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_
                              f"got {ntk_every}")
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
     ntk_method = check_choice("ntk_method", ntk_method, NTK_METHODS)
-    return params, x, y, steps, record_every, ntk_every, loss_star, ntk_method
+    blowup = check_real("blowup", blowup, minimum=1.0, strict_min=True, allow_inf=True)
+    return params, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup
 
 
 def _check_step_size(name, value):
     return check_real(name, value, minimum=0.0, strict_min=True)
 
 
-def _trajectory(rec, ntk, diverged_at, params, layout, params0_norm, config):
+def _trajectory(rec, ntk, diverged_at, reason, params, layout, params0_norm, config):
     rec = [np.asarray(r, dtype=float) for r in rec]
     ntk = [np.asarray(r, dtype=float) for r in ntk]
     steps = layout.record_steps()
@@ -434,7 +519,8 @@ def _trajectory(rec, ntk, diverged_at, params, layout, params0_norm, config):
                       pl_ratio=rho, steps=steps, lambda_min=ntk[0], lambda_max=ntk[1],
                       kernel_drift=ntk[2], ntk_steps=ntk_steps,
                       diverged_at=diverged_at if diverged_at >= 0 else None,
-                      params=params, config=config)
+                      params=params, config=config,
+                      divergence=_reason_name(reason) if diverged_at >= 0 else None)
 
 
 def _config(kind, apply_fn, params, x, **settings):
@@ -447,7 +533,8 @@ def _config(kind, apply_fn, params, x, **settings):
 
 def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float,
                      steps: int, record_every: int = 1, ntk_every: int | None = None,
-                     loss_star: float = 0.0, ntk_method: str = "auto") -> Trajectory:
+                     loss_star: float = 0.0, ntk_method: str = "auto",
+                     blowup: float = BLOWUP) -> Trajectory:
     r"""Full-batch gradient descent with diagnostics, as one compiled ``lax.scan``.
 
     Args:
@@ -462,40 +549,53 @@ def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_si
         ``record_every``); ``None`` for no NTK records.
       loss_star: :math:`L^*` for the PL ratio.
       ntk_method: NTK method inside the program (see :func:`~lplr_core.ntk.kernel_fn`).
+      blowup: the growth factor treated as divergence (``> 1``; ``inf`` turns the
+        test off): the run is flagged at the first step with
+        :math:`L_t - L^* >` ``blowup`` :math:`\cdot \max(L_0 - L^*, 1)`.
 
     Returns:
-      A :class:`Trajectory`.
+      A :class:`Trajectory`. A run is flagged (``diverged_at``, ``divergence``)
+      at the first step ``t`` whose loss, :math:`\|\nabla L\|^2`, drift, PL
+      ratio (where defined) or NTK record is not finite, or whose loss blows up;
+      its records stop before ``t``. Every step is tested, not only recorded
+      ones, so the flag does not depend on ``record_every``.
     """
-    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
-        apply_fn, params, x, y, step_size, steps, record_every, ntk_every, loss_star, ntk_method)
+    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup = \
+        _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
+                        loss_star, ntk_method, blowup)
     step_size = _check_step_size("step_size", step_size)
     layout = _Layout.make(steps, record_every, ntk_every)
     program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
     args = (x, y.astype(dtype), jnp.asarray(step_size, dtype))
-    rec, ntk, diverged_at, final = program(params, *args, jnp.asarray(loss_star, dtype),
-                                           jax.random.PRNGKey(0))
+    rec, ntk, diverged_at, reason, final = program(
+        params, *args, jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype),
+        jax.random.PRNGKey(0))
     if int(diverged_at) >= 0:
         final = _last_finite_params(apply_fn, None, params, *args, jax.random.PRNGKey(0),
                                     diverged_at)
     config = _config("gradient_descent", apply_fn, params, x, step_size=step_size, steps=steps,
                      record_every=record_every, ntk_every=ntk_every, loss_star=loss_star,
-                     ntk_method=ntk_method)
-    return _trajectory(rec, ntk, diverged_at, final, layout, float(tree_norm(params)), config)
+                     ntk_method=ntk_method, blowup=blowup)
+    return _trajectory(rec, ntk, diverged_at, reason, final, layout, float(tree_norm(params)),
+                       config)
 
 
 def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, steps: int,
         batch_size: int, key: Any = 0, record_every: int = 1, ntk_every: int | None = None,
-        loss_star: float = 0.0, ntk_method: str = "auto") -> Trajectory:
+        loss_star: float = 0.0, ntk_method: str = "auto", blowup: float = BLOWUP) -> Trajectory:
     r"""Mini-batch SGD with the same records as :func:`gradient_descent`.
 
     Each step draws ``batch_size`` distinct samples uniformly and steps along
     :math:`\tfrac{n}{b} \nabla L_B(\theta)`, an unbiased estimate of
     :math:`\nabla L(\theta)`, so step sizes are comparable with full-batch GD.
-    Records are computed on the full data set.
+    Records are computed on the full data set. Divergence is flagged as in
+    :func:`gradient_descent`; between records the test uses the step's own
+    mini-batch values (:math:`\tfrac{n}{b} L_B` for the blow-up test, no PL ratio).
     """
-    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
-        apply_fn, params, x, y, step_size, steps, record_every, ntk_every, loss_star, ntk_method)
+    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup = \
+        _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
+                        loss_star, ntk_method, blowup)
     step_size = _check_step_size("step_size", step_size)
     batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
     key = check_key("key", key)
@@ -503,13 +603,15 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
     program = _program(apply_fn, layout, ntk_method if ntk_every else None, batch_size)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
     args = (x, y.astype(dtype), jnp.asarray(step_size, dtype))
-    rec, ntk, diverged_at, final = program(params, *args, jnp.asarray(loss_star, dtype), key)
+    rec, ntk, diverged_at, reason, final = program(
+        params, *args, jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype), key)
     if int(diverged_at) >= 0:
         final = _last_finite_params(apply_fn, batch_size, params, *args, key, diverged_at)
     config = _config("sgd", apply_fn, params, x, step_size=step_size, steps=steps,
                      batch_size=batch_size, record_every=record_every, ntk_every=ntk_every,
-                     loss_star=loss_star, ntk_method=ntk_method)
-    return _trajectory(rec, ntk, diverged_at, final, layout, float(tree_norm(params)), config)
+                     loss_star=loss_star, ntk_method=ntk_method, blowup=blowup)
+    return _trajectory(rec, ntk, diverged_at, reason, final, layout, float(tree_norm(params)),
+                       config)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -519,16 +621,35 @@ def stack_params(params_list: list[Any]) -> Any:
     if not isinstance(params_list, (list, tuple)) or not params_list:
         raise ValueError(f"params_list must be a non-empty list of pytrees; got "
                          f"{describe(params_list)}")
-    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *params_list)
+    checked = [check_params(f"params_list[{i}]", p) for i, p in enumerate(params_list)]
+    paths, first = zip(*jax.tree_util.tree_flatten_with_path(checked[0])[0])
+    structure = jax.tree_util.tree_structure(checked[0])
+    for i, p in enumerate(checked[1:], start=1):
+        if jax.tree_util.tree_structure(p) != structure:
+            raise ValueError(f"params_list entries must have the same pytree structure; "
+                             f"params_list[{i}] differs from params_list[0] (parameters of "
+                             f"different models?)")
+        for path, a, b in zip(paths, first, jax.tree_util.tree_leaves(p)):
+            if (jnp.shape(a), a.dtype) != (jnp.shape(b), b.dtype):
+                where = jax.tree_util.keystr(path)
+                raise ValueError(
+                    f"params_list entries must have the same leaf shapes and dtypes; "
+                    f"params_list[{i}]{where} has shape {tuple(jnp.shape(b))} and dtype "
+                    f"{b.dtype}, params_list[0]{where} has shape {tuple(jnp.shape(a))} and "
+                    f"dtype {a.dtype}")
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *checked)
 
 
 @dataclass
 class SweepResult:
     r"""Runs of :func:`gradient_descent_sweep`, indexed ``[seed, step size]``.
 
-    Record arrays have shape ``(S, E, R)`` and NTK arrays ``(S, E, K)``; records
-    at or after a run's divergence are ``NaN``. ``diverged_at`` has shape
-    ``(S, E)`` with ``-1`` for runs that did not diverge.
+    Record arrays have shape ``(S, E, R)`` and NTK arrays ``(S, E, K)``; entries
+    at or after a run's flagged step are ``NaN`` (no record there: the arrays
+    are rectangular), and no entry is ever infinite. ``diverged_at`` has shape
+    ``(S, E)`` with ``-1`` for runs that were not flagged; ``divergence`` (same
+    shape, object) holds the reason of each flagged run (see
+    :data:`DIVERGENCE_REASONS`) and ``None`` elsewhere.
     """
 
     step_sizes: np.ndarray
@@ -545,6 +666,7 @@ class SweepResult:
     diverged_at: np.ndarray
     params: Any
     config: dict
+    divergence: np.ndarray = None
     _layout: _Layout = field(repr=False, default=None)
     _params0_norm: np.ndarray = field(repr=False, default=None)
 
@@ -556,14 +678,17 @@ class SweepResult:
         ntk = [getattr(self, f)[s, e] for f in _NTK_FIELDS]
         params = jax.tree_util.tree_map(lambda a: a[s, e], self.params)
         config = {**self.config, "step_size": float(self.step_sizes[e]), "seed_index": s}
-        return _trajectory(rec, ntk, self.diverged_at[s, e], params, self._layout,
+        reason = (0 if self.divergence is None or self.divergence[s, e] is None
+                  else _REASON_CODE[self.divergence[s, e]])
+        return _trajectory(rec, ntk, self.diverged_at[s, e], reason, params, self._layout,
                            float(self._params0_norm[s]), config)
 
 
 def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
                            step_sizes: Any, steps: int, record_every: int = 1,
                            ntk_every: int | None = None, loss_star: float = 0.0,
-                           ntk_method: str = "auto", shard: bool | None = None) -> SweepResult:
+                           ntk_method: str = "auto", shard: bool | None = None,
+                           blowup: float = BLOWUP) -> SweepResult:
     r"""Gradient descent for every (seed, step size) pair, as one compiled program.
 
     ``params`` carries a leading axis of ``S`` initializations (see
@@ -571,7 +696,8 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     are ``jax.vmap``-ed into one program; with several devices (``shard=None``
     decides automatically) the batch of runs is split into equal slices, one per
     device, each run by the same vmapped program at the same time; this gives the
-    same numbers as the unsharded program.
+    same numbers as the unsharded program. Divergence (``blowup`` included) is
+    flagged per run as in :func:`gradient_descent`.
     """
     params = check_params("params", params)
     leaves = jax.tree_util.tree_leaves(params)
@@ -580,8 +706,8 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
         raise ValueError("params must carry a leading axis of initializations (use "
                          "stack_params([model.init(k, d) for k in keys]))")
     one = jax.tree_util.tree_map(lambda a: a[0], params)
-    one, x, y, steps, record_every, ntk_every, loss_star, ntk_method = _check_run_args(
-        apply_fn, one, x, y, 1.0, steps, record_every, ntk_every, loss_star, ntk_method)
+    one, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup = _check_run_args(
+        apply_fn, one, x, y, 1.0, steps, record_every, ntk_every, loss_star, ntk_method, blowup)
     sizes = np.asarray(check_array("step_sizes", step_sizes, ndim=(0, 1)), float).reshape(-1)
     if sizes.size == 0 or not np.all(sizes > 0):
         raise ValueError(f"step_sizes must be non-empty, finite and > 0; got {sizes.tolist()}")
@@ -592,11 +718,11 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     batch = n_seeds * n_sizes
     flat_params = jax.tree_util.tree_map(lambda a: jnp.repeat(a, n_sizes, axis=0), params)
     flat_sizes = jnp.tile(jnp.asarray(sizes, dtype), n_seeds)
-    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None))
+    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None, None))
     n_dev = jax.device_count()
     sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
     args = (x, y.astype(dtype))
-    tail = (jnp.asarray(loss_star, dtype), jax.random.PRNGKey(0))
+    tail = (jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype), jax.random.PRNGKey(0))
     compiled = jax.jit(run)
     if sharded:
         # Each device runs an equal slice of the batch (padded by repeating the last
@@ -619,10 +745,10 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
                 (jax.tree_util.tree_map(lambda a: a[piece], flat_params), *args,
                  flat_sizes[piece], *tail), device)
             parts.append(compiled(*local))
-        rec, ntk, diverged_at, final = jax.tree_util.tree_map(
+        rec, ntk, diverged_at, reason, final = jax.tree_util.tree_map(
             lambda *leaves: np.concatenate([np.asarray(leaf) for leaf in leaves]), *parts)
     else:
-        rec, ntk, diverged_at, final = compiled(flat_params, *args, flat_sizes, *tail)
+        rec, ntk, diverged_at, reason, final = compiled(flat_params, *args, flat_sizes, *tail)
 
     def unflat(a):
         a = np.asarray(a)[:batch]
@@ -631,6 +757,9 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     rec = [unflat(r) for r in rec]
     ntk = [unflat(r) for r in ntk]
     diverged_at = unflat(diverged_at).astype(int)
+    divergence = np.empty(diverged_at.shape, dtype=object)
+    for index, code in np.ndenumerate(unflat(reason)):
+        divergence[index] = _reason_name(code) if diverged_at[index] >= 0 else None
     final = jax.tree_util.tree_map(lambda a: np.array(unflat(a)), final)
     for s_idx, e_idx in zip(*np.nonzero(diverged_at >= 0)):
         start = jax.tree_util.tree_map(lambda a: a[s_idx], params)
@@ -644,10 +773,10 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
                                for s in range(n_seeds)])
     config = _config("gradient_descent_sweep", apply_fn, one, x, step_sizes=sizes.tolist(),
                      steps=steps, record_every=record_every, ntk_every=ntk_every,
-                     loss_star=loss_star, ntk_method=ntk_method, seeds=n_seeds)
+                     loss_star=loss_star, ntk_method=ntk_method, seeds=n_seeds, blowup=blowup)
     return SweepResult(step_sizes=sizes, loss=rec[0], grad_norm_sq=rec[1], drift=rec[2],
                        relative_drift=rec[2] / params0_norm[:, None, None], pl_ratio=rec[3],
                        steps=layout.record_steps(), lambda_min=ntk[0], lambda_max=ntk[1],
                        kernel_drift=ntk[2], ntk_steps=layout.ntk_record_steps(),
                        diverged_at=diverged_at, params=final, config=config,
-                       _layout=layout, _params0_norm=params0_norm)
+                       divergence=divergence, _layout=layout, _params0_norm=params0_norm)

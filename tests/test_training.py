@@ -116,11 +116,11 @@ def problem():
 
 @pytest.fixture(scope="module")
 def diverged(problem):
-    """A diverging ReLU run and its plain-loop reference."""
+    """A diverging ReLU run (blow-up test off: it overflows) and its plain-loop reference."""
     _, _, x, y = problem
     params = RELU.init(0, D)
     traj = lc.gradient_descent(RELU.apply, params, x, y, step_size=ETA_DIVERGE, steps=40,
-                               ntk_every=2)
+                               ntk_every=2, blowup=math.inf)
     iterates, losses = my_gd(RELU.apply, params, x, y, ETA_DIVERGE, 40, stop_at_nonfinite=True)
     return traj, iterates, losses, params
 
@@ -302,6 +302,7 @@ def test_divergence_is_recorded_not_raised(diverged):
     # params: the last ones with a finite loss, theta_{d-1}
     assert all(np.all(np.isfinite(np.asarray(l))) for l in jax.tree_util.tree_leaves(traj.params))
     assert_params_close(traj.params, iterates[d - 1], 1e-12)
+    assert traj.divergence == "nonfinite_loss"
 
 
 def test_small_step_does_not_diverge(problem, diverged):
@@ -320,7 +321,8 @@ def test_divergence_detected_when_the_run_ends_near_it(problem, diverged, offset
     _, _, x, y = problem
     first, iterates, _, params = diverged
     d = first.diverged_at
-    traj = lc.gradient_descent(RELU.apply, params, x, y, step_size=ETA_DIVERGE, steps=d + offset)
+    traj = lc.gradient_descent(RELU.apply, params, x, y, step_size=ETA_DIVERGE, steps=d + offset,
+                               blowup=math.inf)
     assert traj.diverged_at == d
     assert np.all(np.isfinite(traj.loss))
     assert traj.steps[-1] == d - 1
@@ -557,6 +559,7 @@ def test_save_load_roundtrip(problem, diverged, tmp_path):
     written, loaded = _roundtrip(diverged[0], tmp_path / "diverged")
     assert written.suffix == ".npz"
     assert loaded.diverged_at == diverged[0].diverged_at and loaded.diverged
+    assert loaded.divergence == diverged[0].divergence == "nonfinite_loss"
     # a run without NTK records, with a dict-of-lists parameter pytree
     tree = {"layers": params, "extra": (jnp.asarray([0.0]),)}
 
@@ -644,3 +647,192 @@ def test_lambda0_and_lipschitz_estimate_need_ntk_records(problem):
     zero = lc.gradient_descent(model.apply, params, x, y, step_size=ETA, steps=0, ntk_every=5)
     with pytest.raises(ValueError, match="ntk_every"):
         zero.lipschitz_estimate()
+
+
+# ------------------------------------- divergence: every step, every record quantity, blow-up
+#
+# A linear model f(x; w) = x . w with two weights on one sample x = (c, c), y = 0, both
+# weights starting at w0: they stay equal, w_{t+1} = (1 - 2 eta c^2) w_t, and L = 2 c^2 w^2,
+# ||grad||^2 = 8 c^4 w^2, drift^2 = 2 (w - w0)^2. (Two weights, not one: XLA may simplify
+# sqrt(sum(square)) of a single element to abs, which never overflows.) The references are
+# NumPy evaluations in the run's dtype, not the library's code.
+
+
+def line(params, x):
+    return x @ params["w"]
+
+
+def _line_problem(c, w0, dtype):
+    x = jnp.asarray([[c, c]], dtype)
+    y = jnp.zeros((1,), dtype)
+    return {"w": jnp.asarray([w0, w0], dtype)}, x, y
+
+
+def _line_reference(c, w0, eta, steps, dtype):
+    """Plain NumPy GD in `dtype`; the first step where a record value is not finite."""
+    x = np.asarray([c, c], dtype)
+    w = np.asarray([w0, w0], dtype)
+    start = w.copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(steps + 1):
+            u = x @ w
+            loss = dtype(0.5) * u * u
+            grad = u * x
+            gsq = np.sum(grad * grad)
+            drift_sq = np.sum((w - start) ** 2)
+            if not (np.isfinite(loss) and np.isfinite(gsq) and np.isfinite(drift_sq)):
+                return t, dict(loss=bool(np.isfinite(loss)), gsq=bool(np.isfinite(gsq)),
+                               drift=bool(np.isfinite(drift_sq)))
+            w = w - dtype(eta) * grad
+    return None, None
+
+
+def _all_records_finite(traj):
+    for name in ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio", "lambda_min",
+                 "lambda_max", "kernel_drift"):
+        assert np.all(np.isfinite(getattr(traj, name))), name
+
+
+GRAD_CASE = (1e3, 1.5e-6)   # c, eta: w_t = (-2)^t; ||grad||^2 = 8e12 4^t overflows first
+DRIFT_CASE = (1e-3, 2e6)    # c, eta: w_t = (-3)^t; drift^2 overflows first
+
+
+@pytest.mark.parametrize("record_every", [1, 7])
+def test_nonfinite_gradient_is_flagged_at_a_step_with_a_finite_loss(record_every):
+    # float32: ||grad||^2 overflows at t = 43 while L_43 = 2e6 4^43 ~ 1.5e32 is finite (the
+    # issue's case: inf ||grad||^2 at a step with a finite loss, once flagged two steps late).
+    c, eta = GRAD_CASE
+    d, finite = _line_reference(c, 1.0, eta, 60, np.float32)
+    assert d == 43 and finite == dict(loss=True, gsq=False, drift=True)
+    params, x, y = _line_problem(c, 1.0, jnp.float32)
+    traj = lc.gradient_descent(line, params, x, y, step_size=eta, steps=60,
+                               record_every=record_every, blowup=math.inf)
+    assert traj.diverged_at == d and traj.divergence == "nonfinite_gradient"
+    assert np.all(traj.steps < d) and traj.steps[-1] >= d - record_every
+    _all_records_finite(traj)
+    assert float(traj.params["w"][0]) == (-2.0) ** (d - 1)   # theta_{d-1}
+    # with the default blow-up test the loss passes 1e10 max(L_0, 1) first
+    default = lc.gradient_descent(line, params, x, y, step_size=eta, steps=60,
+                                  record_every=record_every)
+    l0 = 2 * c ** 2
+    first_blowup = next(t for t in range(61) if l0 * 4.0 ** t > 1e10 * max(l0, 1.0))
+    assert default.diverged_at == first_blowup < d and default.divergence == "blowup"
+    _all_records_finite(default)
+
+
+@pytest.mark.parametrize("record_every", [1, 10])
+def test_nonfinite_drift_is_flagged_when_loss_and_gradient_are_finite(record_every):
+    # float32: drift^2 = 2 (w - 1)^2 overflows at t = 41 (|w| ~ 3.6e19) while L = 2e-6 w^2 and
+    # ||grad||^2 = 8e-12 w^2 stay finite. Between records the drift is tested through its
+    # path-length bound; record_every=10 checks the fallback to the exact drift.
+    c, eta = DRIFT_CASE
+    d, finite = _line_reference(c, 1.0, eta, 60, np.float32)
+    assert d == 41 and finite == dict(loss=True, gsq=True, drift=False)
+    params, x, y = _line_problem(c, 1.0, jnp.float32)
+    traj = lc.gradient_descent(line, params, x, y, step_size=eta, steps=60,
+                               record_every=record_every, blowup=math.inf)
+    assert traj.diverged_at == d and traj.divergence == "nonfinite_drift"
+    assert np.all(traj.steps < d)
+    _all_records_finite(traj)
+
+
+def test_nonfinite_pl_ratio_is_flagged():
+    # float32, c^2 = 1e33, w = 3.5e-15: ||grad||^2 = 8 c^4 w^2 ~ 1e38 is finite, L = 2 c^2 w^2
+    # ~ 2.5e4, and L* is 16 ulps below L: the gap is defined (above 8 ulps) but
+    # ||grad||^2 / (2 gap) overflows.
+    f32 = np.float32
+    c, w0 = float(np.sqrt(f32(1e33))), 3.5e-15
+    params, x, y = _line_problem(c, w0, jnp.float32)
+    xv, wv = np.asarray(x[0]), np.asarray(params["w"])
+    u = xv @ wv
+    loss0, gsq0 = f32(0.5) * u * u, np.sum((u * xv) ** 2)
+    star = float(loss0) * (1 - 16 * float(np.finfo(f32).eps))
+    gap = loss0 - f32(star)
+    with np.errstate(over="ignore"):
+        assert np.isfinite(loss0) and np.isfinite(gsq0) and np.isinf(gsq0 / (f32(2) * gap))
+    traj = lc.gradient_descent(line, params, x, y, step_size=1e-40, steps=3, loss_star=star,
+                               blowup=math.inf)
+    assert traj.diverged_at == 0 and traj.divergence == "nonfinite_pl_ratio"
+    assert traj.loss.size == 0
+
+
+@pytest.mark.parametrize("factor", [None, 100.0, math.inf])
+def test_blowup_is_flagged_at_the_documented_threshold(factor):
+    # float64, c = 1, eta = 1.5: w_t = (-2)^t, L_t = 2 4^t. No overflow in 60 steps, but the
+    # loss passes blowup * max(L_0 - L*, 1) = 2 blowup.
+    params, x, y = _line_problem(1.0, 1.0, jnp.float64)
+    kwargs = {} if factor is None else {"blowup": factor}
+    traj = lc.gradient_descent(line, params, x, y, step_size=1.5, steps=60, **kwargs)
+    blowup = 1e10 if factor is None else factor
+    losses = 2.0 * 4.0 ** np.arange(61)
+    over = np.nonzero(losses > blowup * max(losses[0], 1.0))[0]
+    assert traj.config["blowup"] == blowup
+    if factor == math.inf:
+        assert over.size == 0 and traj.diverged_at is None and traj.divergence is None
+        assert traj.loss[-1] == losses[-1]   # 2.7e36: the old behaviour, now opt-in
+        return
+    d = int(over[0])
+    assert traj.diverged_at == d and traj.divergence == "blowup"
+    np.testing.assert_array_equal(traj.loss, losses[:d])
+    assert float(traj.params["w"][0]) == (-2.0) ** (d - 1)
+
+
+def test_blowup_argument_is_checked():
+    params, x, y = _line_problem(1.0, 1.0, jnp.float64)
+    for bad, exc in ((1.0, ValueError), (0.5, ValueError), (float("nan"), ValueError),
+                     ("big", TypeError)):
+        with pytest.raises(exc, match="blowup"):
+            lc.gradient_descent(line, params, x, y, step_size=0.1, steps=2, blowup=bad)
+
+
+def test_sgd_and_sweep_flag_the_same_step_and_never_hold_inf():
+    # one sample: SGD with batch_size=1 is GD; a sweep over a stable and the exploding step
+    c, eta = GRAD_CASE
+    d, _ = _line_reference(c, 1.0, eta, 60, np.float32)
+    params, x, y = _line_problem(c, 1.0, jnp.float32)
+    sg = lc.sgd(line, params, x, y, step_size=eta, steps=60, batch_size=1, blowup=math.inf)
+    assert sg.diverged_at == d and sg.divergence == "nonfinite_gradient"
+    _all_records_finite(sg)
+    sweep = lc.gradient_descent_sweep(line, lc.stack_params([params, params]), x, y,
+                                      step_sizes=[1e-9, eta], steps=60, blowup=math.inf,
+                                      shard=False)
+    np.testing.assert_array_equal(sweep.diverged_at, [[-1, d], [-1, d]])
+    assert sweep.divergence.tolist() == [[None, "nonfinite_gradient"]] * 2
+    for name in ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio"):
+        values = getattr(sweep, name)
+        assert not np.any(np.isinf(values)), name
+        assert np.all(np.isfinite(values[:, 0])), name
+        assert np.all(np.isnan(values[:, 1, d:])) and np.all(np.isfinite(values[:, 1, :d]))
+    one = sweep.trajectory(1, 1)
+    assert one.diverged_at == d and one.divergence == "nonfinite_gradient"
+    _all_records_finite(one)
+    assert sweep.trajectory(0, 0).divergence is None
+
+
+def test_check_network_fails_no_divergence_on_a_blowup():
+    # The issue's float64 case in miniature: a loss that grows 4x per step without
+    # overflowing used to pass "no_divergence".
+    params, x, y = _line_problem(1.0, 1.0, jnp.float64)
+    report = lc.check_network(line, params, x, y, step_size=1.5, steps=40)
+    d = int(np.nonzero(2.0 * 4.0 ** np.arange(41) > 1e10 * 2.0)[0][0])
+    verdict = report.verdict("no_divergence")
+    assert verdict.holds is False and f"flagged at step {d}" in verdict.explanation
+    assert report.diverged_at == d and report.trajectory.divergence == "blowup"
+    _all_records_finite(report.trajectory)
+
+
+def test_issue_example_mlp_on_digits_float32_never_records_inf():
+    # gradient_descent(MLP((64,), 'relu').apply, ..., step_size=10, steps=60) on 32 digits in
+    # float32: ||grad||^2 was inf at step 24 and flagged only at 26 (inf in the records).
+    from lplr_core.data import binary_mnist
+
+    x, y = binary_mnist((0, 1), n=32, seed=0)
+    x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+    model = lc.MLP((64,), "relu")
+    params = model.init(0, x.shape[1], dtype=jnp.float32)
+    for kwargs in ({}, {"blowup": math.inf}):
+        traj = lc.gradient_descent(model.apply, params, x, y, step_size=10, steps=60, **kwargs)
+        assert traj.diverged
+        _all_records_finite(traj)
+        assert traj.steps[-1] == traj.diverged_at - 1
+    assert traj.divergence == "nonfinite_gradient"
