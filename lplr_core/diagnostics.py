@@ -1,4 +1,4 @@
-r"""Diagnostics and certificates of a locally Polyak-Lojasiewicz region.
+r"""Diagnostics of a locally Polyak-Lojasiewicz region, and estimates of its constants.
 
 Conventions (see the package docstring): loss :math:`L(\theta) = \tfrac12
 \|u\|^2` with residual :math:`u = f(X;\theta) - y`, gradient :math:`J^\top u`,
@@ -13,7 +13,11 @@ so the PL inequality with constant :math:`\mu` holds at :math:`\theta` iff
 
 The certificate (the paper's constant, derived in this book by Weyl's
 inequality) is :math:`\mu(r) = \lambda_0 - L_\Theta r`, positive up to the
-certified radius :math:`\lambda_0 / L_\Theta`.
+radius :math:`\lambda_0 / L_\Theta`. **Everything here is an estimate**: the
+Lipschitz constants of this module (path, sampled, ascent) are *lower*
+estimates of :math:`L_\Theta`, so :math:`\hat\mu = \lambda_0 - \hat L_\Theta r`
+over-estimates :math:`\mu` and a positive value proves nothing. Proved bounds,
+and the only certificates that certify, are in :mod:`lplr_core.bounds`.
 """
 
 from __future__ import annotations
@@ -484,8 +488,14 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
 def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
     r"""The local PL constant :math:`\mu(r) = \lambda_0 - L_\Theta r` (the paper's constant).
 
-    ``radius`` may be a scalar or an array of radii (a certificate curve). A
-    non-positive value means that nothing is certified at that radius.
+    ``radius`` may be a scalar or an array of radii (a certificate curve). The
+    formula certifies only what its inputs do: with a *proved* upper bound on
+    :math:`L_\Theta` (:func:`lplr_core.bounds.ntk_lipschitz_bound`) and a proved
+    lower bound on :math:`\lambda_0` a positive value is a proof of the local PL
+    inequality; with an *estimate* :math:`\hat L_\Theta` (path, sampled or
+    ascent, which can only under-estimate the supremum) it is the estimate
+    :math:`\hat\mu`, an upper estimate of :math:`\mu` that proves nothing. A
+    non-positive value means that the condition fails at that radius.
     """
     lambda0 = check_real("lambda0", lambda0)
     lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
@@ -498,10 +508,12 @@ def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
 
 
 def certified_radius(lambda0: float, lipschitz: float) -> float:
-    r"""The largest radius with a positive certificate, :math:`\lambda_0 / L_\Theta`.
+    r"""The largest radius with a positive :func:`certificate`, :math:`\lambda_0 / L_\Theta`.
 
-    ``inf`` when :math:`L_\Theta = 0` and :math:`\lambda_0 > 0` (a linear model);
-    ``0`` when :math:`\lambda_0 \le 0` (nothing is certified).
+    A certified radius only when ``lipschitz`` is a proved bound (see
+    :func:`certificate`); with an estimate it is an estimated radius, an
+    *upper* estimate of the true one. ``inf`` when :math:`L_\Theta = 0` and
+    :math:`\lambda_0 > 0` (a linear model); ``0`` when :math:`\lambda_0 \le 0`.
     """
     lambda0 = check_real("lambda0", lambda0)
     lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
