@@ -1,6 +1,7 @@
 """Tests for the figure and widget layer (lplr_core.viz): fast, no kernel needed."""
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ pytest.importorskip("ipywidgets")
 
 from lplr_core import viz  # noqa: E402
 from lplr_core.viz import figures  # noqa: E402
+from lplr_core.viz import style  # noqa: E402
 from lplr_core.viz import widgets as vw  # noqa: E402
 
 CORE = Path(__file__).resolve().parent.parent / "lplr_core"
@@ -153,6 +155,85 @@ def test_slider_figure_titles_and_validation():
         viz.slider_figure([1], lambda v: [go.Scatter()], label="n", active=1)
     with pytest.raises(TypeError, match="traces_at"):
         viz.slider_figure([1], lambda v: [], label="n")
+
+
+# ------------------------------------------------------------ legend placement (style)
+
+# Measured in Chromium with the book's plotly.js (tests/browser, chapter 3's slider
+# figure): a slider_figure slider's body (current value, rail, ticks, tick labels) is
+# 74 px tall and starts 5 px under its pad.t; its automargin adds 7 px under pad.b.
+SLIDER_BODY_MEASURED_PX = 5 + 74 + 7
+
+
+def _slider_with_legend_below(names=("a", "b", "c"), **layout):
+    def traces_at(v):
+        return [go.Scatter(x=[0, 1], y=[v, v + k], name=n) for k, n in enumerate(names)]
+
+    return viz.slider_figure([1, 2, 3], traces_at, label="n", xaxis_title="radius r",
+                             legend=dict(orientation="h", x=0.0, y=-0.22), height=480,
+                             **layout)
+
+
+def test_place_legend_puts_a_legend_below_the_plot_under_the_slider():
+    fig = _slider_with_legend_below()
+    placed = style.place_legend(fig)
+    assert placed is not fig and fig.layout.legend.y == -0.22        # the input is kept
+    legend, margin = placed.layout.legend, placed.layout.margin
+    assert (legend.yref, legend.y, legend.yanchor) == ("container", 0.0, "bottom")
+    # In paper coordinates of the placed figure (0 = bottom of the plot area).
+    top = margin.t if margin.t is not None else 60                    # the template's
+    plot_h = placed.layout.height - top - margin.b
+    pad = placed.layout.sliders[0].pad
+    slider_bottom = -(pad.t + SLIDER_BODY_MEASURED_PX + pad.b) / plot_h
+    # Three one-letter entries make one legend row: at most 20 px + its 12 px box.
+    legend_top = -(margin.b - (20 + 12)) / plot_h
+    assert legend_top < slider_bottom
+    # The plot area keeps its height: the slider alone pushed the bottom margin to its extent.
+    before = fig.layout.height - top - max(fig.layout.margin.b, pad.t + 90 + pad.b)
+    assert plot_h == pytest.approx(before, abs=1.0)
+
+
+def test_place_legend_counts_the_entries_of_one_slider_step_not_all_of_them():
+    long = [f"legend entry number {k}" for k in range(3)]             # 21 characters each
+    placed = style.place_legend(_slider_with_legend_below(names=long))
+    # 3 steps x 3 traces are stored, but one step's 3 entries are shown at a time:
+    # an entry is 46 + 0.6 * 13 * 21 = 209.8 px, two fit in a 600 px row, three do not:
+    # 2 rows, where the 9 stored traces would make 5.
+    assert style.legend_height_px(long) == pytest.approx(2 * 20 + 12)
+    assert placed.layout.margin.b == pytest.approx(55 + 90 + 10 + 8 + 2 * 20 + 12, abs=1)
+
+
+def test_place_legend_leaves_figures_that_cannot_collide_alone():
+    plain = _figure()
+    plain.update_layout(legend=dict(orientation="h", y=-0.3))         # no slider
+    right = viz.slider_figure([1, 2], lambda v: [go.Scatter(y=[v], name="x")], label="n")
+    above = _slider_with_legend_below()
+    above.update_layout(legend=dict(y=1.02, yanchor="bottom"))
+    hidden = _slider_with_legend_below(showlegend=False)
+    for fig in (plain, right, above, hidden):
+        assert style.place_legend(fig) is fig
+        assert viz.figure_bundle(fig)[viz.PLOTLY_MIMETYPE]["layout"] == \
+            json.loads(fig.to_json())["layout"]
+    placed = style.place_legend(_slider_with_legend_below())
+    assert style.place_legend(placed) is placed                       # idempotent
+
+
+def test_figure_bundle_and_show_place_the_legend():
+    fig = _slider_with_legend_below()
+    bundle = viz.figure_bundle(fig)
+    assert bundle[viz.PLOTLY_MIMETYPE]["layout"]["legend"]["yref"] == "container"
+    assert '"yref":"container"' in bundle["text/html"].replace(" ", "")
+
+
+def test_legend_height_and_validation():
+    assert style.legend_height_px([]) == 0.0
+    assert style.legend_height_px(["a"]) == pytest.approx(32.0)
+    assert style.legend_height_px(["a"] * 40) > style.legend_height_px(["a"] * 4)
+    assert style.legend_height_px(["x<sub>0</sub>"]) == style.legend_height_px(["x0"])
+    with pytest.raises(ValueError, match="width_px"):
+        style.legend_height_px(["a"], width_px=0)
+    with pytest.raises(TypeError, match="fig must be"):
+        style.place_legend({"data": []})
 
 
 def test_power_law_guide_and_colors():

@@ -14,6 +14,9 @@ but the static book (myst-nb) cannot. :func:`show` emits a bundle with both
   On Google Colab, which renders only the HTML and has no site-wide
   plotly.js, the HTML loads plotly.js from its CDN instead.
 
+Both apply :func:`lplr_core.viz.style.place_legend` first: a legend placed under
+the plot of a figure with a slider goes under the slider instead.
+
 The ``<div>`` id is derived from a hash of the figure's JSON, so re-executing a
 notebook gives byte-identical outputs (``pytest --nbval`` compares them); a
 figure shown twice in one session gets a numbered suffix so ids stay unique on
@@ -34,6 +37,8 @@ import plotly.colors
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.basedatatypes import BaseTraceType
+
+from lplr_core.viz.style import place_legend
 
 __all__ = [
     "COLORWAY",
@@ -123,9 +128,10 @@ def figure_bundle(fig: go.Figure, *, div_id: str | None = None,
 
     Returns:
       ``{"application/vnd.plotly.v1+json": dict, "text/html": str}``, both
-      carrying :data:`PLOTLY_CONFIG`.
+      carrying :data:`PLOTLY_CONFIG`, for ``place_legend(fig)`` (the legend of a
+      figure with a slider moved clear of the slider; see :mod:`lplr_core.viz.style`).
     """
-    fig = _check_figure(fig)
+    fig = place_legend(_check_figure(fig))
     ident = _hash_id(fig) if div_id is None else str(div_id)
     # A JSON round trip gives plain dicts and lists, as plotly's own renderer does.
     fig_json = json.loads(fig.to_json())
@@ -143,7 +149,8 @@ def show(fig: go.Figure) -> None:
     """
     from IPython.display import display
 
-    base = div_id(fig)
+    fig = place_legend(_check_figure(fig))
+    base = _hash_id(fig)
     count = _SHOWN.get(base, 0) + 1
     _SHOWN[base] = count
     ident = base if count == 1 else f"{base}-{count}"
