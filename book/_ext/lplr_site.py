@@ -4,7 +4,10 @@ Three small things the theme and autodoc do not do on their own:
 
 * **plotly.js only where a figure is drawn.** ``plotly/plotly.min.js`` (vendored by
   ``book/tools/vendor_assets.py``) is added to a page's ``<head>`` only when the page
-  body holds a plotly figure; text-only pages load none of it. The bundle vendored is
+  body holds a plotly figure; text-only pages load none of it. Right after it comes
+  ``lplr_figures.js`` (``book/assets/``), which lays the figures out again on a phone
+  (viewport under 600 px): wrapped titles, no toolbar, the legend below every axis
+  title and slider, measured in the browser. The bundle vendored is
   the smallest one that draws every trace type the notebooks use; a page that draws a
   trace type the vendored bundle lacks is a build warning (an error under ``-W``).
 * **One search box.** pydata-sphinx-theme puts a second search field in a top bar that
@@ -36,6 +39,7 @@ from sphinx.util import logging
 logger = logging.getLogger(__name__)
 
 PLOTLY_JS = "plotly/plotly.min.js"          # relative to an html_static_path entry
+FIGURES_JS = "lplr_figures.js"              # book/assets/: the phone layout of the figures
 PLOTLY_MANIFEST = "plotly/.vendored.json"   # written by book/tools/vendor_assets.py
 _FIGURE = re.compile(r'class="[^"]*\bplotly-graph-div\b')
 _TYPE = re.compile(r'"type":\s*"([a-z0-9]+)"')
@@ -83,6 +87,9 @@ def add_plotly_where_drawn(app: Sphinx, pagename: str, templatename: str,
     if not _FIGURE.search(body):
         return
     app.builder.add_js_file(PLOTLY_JS)  # type: ignore[attr-defined]
+    # Right after plotly.js and before the figures' inline Plotly.newPlot calls, which it
+    # wraps: on a phone it lays every figure out again (see book/assets/lplr_figures.js).
+    app.builder.add_js_file(FIGURES_JS)  # type: ignore[attr-defined]
     bundle, traces = _bundle_traces(app)
     if traces is None:
         return

@@ -1,0 +1,319 @@
+/* The LPLR companion: a phone layout for the book's plotly figures.
+ *
+ * Added by book/_ext/lplr_site.py right after plotly.js, and only on pages that draw a
+ * figure. The figures are stored in the notebooks with a desktop layout; on a viewport
+ * narrower than NARROW px this script lays each one out again, in the browser, without
+ * re-running any Python:
+ *
+ *   - titles and subplot titles get a smaller font and are wrapped (<br>) to fit the width;
+ *   - the plotly toolbar (modebar) is hidden: on a touch screen it covers the title and a
+ *     pinch / drag still zooms, a double tap still resets;
+ *   - fewer x ticks, smaller margins;
+ *   - the legend is horizontal and goes BELOW everything else: below the lowest axis title,
+ *     tick label and slider, measured from the drawn figure (bounding boxes), with the
+ *     figure made taller by what the legend needs, so the plot itself keeps its size.
+ *
+ * After the first draw the figure is measured and, while a title sticks out or a legend
+ * covers a slider or an axis title, corrected and measured again (a few rounds at most).
+ * On resize across NARROW the stored (desktop) layout comes back, or the phone one is made.
+ * Slider steps that set the title are rewritten with the wrapped titles as well.
+ * On a wider viewport the stored layout is kept, unless a legend is measured on a slider or
+ * an axis title (a narrow desktop window): then that legend alone is moved below everything.
+ */
+(function () {
+  'use strict';
+  if (!window.Plotly || window.Plotly.__lplrPhone) return;
+  var Plotly = window.Plotly;
+  Plotly.__lplrPhone = true;
+
+  var NARROW = 600;           // px: a viewport narrower than this gets the phone layout
+  var FONT = 'Helvetica, Arial, sans-serif';
+  var TITLE_SIZE = 13, TEXT_SIZE = 11, ANNOTATION_SIZE = 11;
+  var GAP = 8;                // px between the legend and what is above it
+  var ROUNDS = 4;             // measure-and-correct rounds after the first draw
+
+  var canvas = document.createElement('canvas');
+  var ctx = canvas.getContext('2d');
+
+  function narrow() {
+    return (window.innerWidth || document.documentElement.clientWidth) < NARROW;
+  }
+
+  function copy(x) { return x === undefined ? undefined : JSON.parse(JSON.stringify(x)); }
+
+  // ---- text ------------------------------------------------------------------------------
+  function plain(html) {
+    return String(html).replace(/<br\s*\/?>/gi, '\n').replace(/<[^>]*>/g, '')
+      .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+  }
+  function width(html, size, bold) {
+    ctx.font = (bold ? 'bold ' : '') + size + 'px ' + FONT;
+    return Math.max.apply(null, plain(html).split('\n').map(function (l) {
+      return ctx.measureText(l).width; }));
+  }
+  // Greedy word wrap of plotly's HTML-ish text: breaks only at spaces outside tags.
+  function wrap(html, size, maxWidth) {
+    if (typeof html !== 'string' || !html) return html;
+    var paragraphs = html.split(/<br\s*\/?>/i), out = [];
+    paragraphs.forEach(function (para) {
+      var words = [], cur = '', depth = 0;
+      for (var i = 0; i < para.length; i++) {
+        var ch = para[i];
+        if (ch === '<') depth++;
+        if (ch === '>') depth = Math.max(0, depth - 1);
+        if (ch === ' ' && depth === 0) { if (cur) words.push(cur); cur = ''; } else cur += ch;
+      }
+      if (cur) words.push(cur);
+      var line = '';
+      words.forEach(function (w) {
+        var trial = line ? line + ' ' + w : w;
+        if (line && width(trial, size) > maxWidth) { out.push(line); line = w; } else line = trial;
+      });
+      out.push(line);
+    });
+    return out.join('<br>');
+  }
+  function titleText(t) { return t == null ? '' : (typeof t === 'string' ? t : (t.text || '')); }
+  function lines(html) { return String(html).split(/<br\s*\/?>/i).length; }
+
+  // ---- the phone layout before the first draw ------------------------------------------------
+  function phoneLayout(layout, W) {
+    var L = copy(layout) || {};
+    var H = L.height || 450;
+    L.font = Object.assign({}, L.font, {size: TEXT_SIZE + 1});
+    L.margin = Object.assign({}, L.margin, {l: 48, r: 12, pad: 0});
+    var ml = 48, mr = 12;
+
+    // Title: left, wrapped to the width, at the very top (the toolbar is hidden).
+    var title = titleText(L.title);
+    var top = 10;
+    if (title) {
+      var text = wrap(title, TITLE_SIZE, W - 20);
+      L.title = Object.assign(typeof L.title === 'object' ? L.title : {}, {
+        text: text, x: 0, xref: 'container', xanchor: 'left', y: 1 - 6 / H,
+        yref: 'container', yanchor: 'top', pad: {l: 8, r: 8, t: 0, b: 0},
+        font: Object.assign({}, (L.title || {}).font, {size: TITLE_SIZE})});
+      top += lines(text) * TITLE_SIZE * 1.3 + 6;
+    }
+    // Subplot titles and other annotations: smaller, wrapped to what the figure leaves them.
+    var annTop = 0;
+    (L.annotations || []).forEach(function (a) {
+      a.font = Object.assign({}, a.font, {size: ANNOTATION_SIZE});
+      if ((a.xref || 'paper') === 'paper' && typeof a.x === 'number' && a.text) {
+        var px = ml + a.x * (W - ml - mr), anchor = a.xanchor || 'center', room;
+        if (anchor === 'left') room = W - px - 4;
+        else if (anchor === 'right') room = px - 4;
+        else room = 2 * Math.min(px, W - px) - 8;
+        a.text = wrap(a.text, ANNOTATION_SIZE, Math.max(60, room));
+        if ((a.yref || 'paper') === 'paper' && a.y >= 1)
+          annTop = Math.max(annTop, lines(a.text) * ANNOTATION_SIZE * 1.3 + 4);
+      }
+    });
+    L.margin.t = Math.round(top + annTop + 6);
+    // Fewer ticks on every x axis; axis titles a little smaller.
+    Object.keys(L).concat(['xaxis']).forEach(function (k) {
+      if (/^xaxis\d*$/.test(k)) L[k] = Object.assign({}, L[k], {nticks: 5});
+    });
+    // Legend: horizontal, small, never scrolled (maxheight: the whole figure's height);
+    // its place below everything is set after measuring.
+    if (L.showlegend !== false) {
+      L.legend = Object.assign({}, L.legend, {orientation: 'h', x: 0, xref: 'container',
+        xanchor: 'left', yanchor: 'top', maxheight: 1, font: Object.assign({}, (L.legend || {}).font,
+        {size: TEXT_SIZE})});
+    }
+    // Slider steps that set the title: the same wrapping.
+    (L.sliders || []).forEach(function (s) {
+      s.currentvalue = Object.assign({}, s.currentvalue, {font: {size: TEXT_SIZE + 1}});
+      (s.steps || []).forEach(function (st) {
+        var args = st.args || [];
+        for (var j = 0; j < args.length; j++) {
+          var a = args[j];
+          if (a && typeof a === 'object' && !Array.isArray(a) && typeof a['title.text'] === 'string')
+            a['title.text'] = wrap(a['title.text'], TITLE_SIZE, W - 20);
+        }
+      });
+    });
+    return L;
+  }
+
+  // ---- measuring the drawn figure -----------------------------------------------------------
+  function box(el) {
+    var r = el.getBoundingClientRect();
+    return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, w: r.width, h: r.height};
+  }
+  function visibleBoxes(gd, selector) {
+    return Array.prototype.slice.call(gd.querySelectorAll(selector)).map(box)
+      .filter(function (b) { return b.w > 0 && b.h > 0; });
+  }
+  function overlap(a, b) {
+    var dx = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0);
+    var dy = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0);
+    return dx > 1 && dy > 1;
+  }
+  function measure(gd) {
+    var g = box(gd), m = {top: g.y0};
+    var svg = gd.querySelector('.main-svg');
+    m.fig = svg ? box(svg) : g;
+    m.legends = visibleBoxes(gd, '.infolayer > g[class^="legend"] rect.bg');
+    // Everything the legend must stay clear of: axis titles, sliders, tick labels.
+    m.obstacles = visibleBoxes(gd, '.infolayer g[class^="g-"][class$="title"]:not(.g-gtitle)')
+      .concat(visibleBoxes(gd, '.slider-container .slider-group, .slider-container > g'))
+      .concat(visibleBoxes(gd, '.xaxislayer-above, .yaxislayer-above'));
+    m.titles = visibleBoxes(gd, '.g-gtitle text');
+    m.annotations = Array.prototype.slice.call(gd.querySelectorAll('.infolayer .annotation'))
+      .map(function (el) { return {el: el, index: Number(el.getAttribute('data-index')), b: box(el)}; })
+      .filter(function (a) { return a.b.w > 0; });
+    return m;
+  }
+
+  // One round: returns a relayout update, or null when nothing collides any more.
+  function corrections(gd, m) {
+    var fl = gd._fullLayout, up = {}, any = false;
+    var H = fl.height, size = fl._size;
+    // Titles and annotations that stick out at the left or right: wrap narrower.
+    m.annotations.forEach(function (a) {
+      var over = Math.max(m.fig.x0 - a.b.x0, a.b.x1 - m.fig.x1);
+      if (over > 0.5) {
+        var ann = (gd.layout.annotations || [])[a.index];
+        if (!ann) return;
+        var w = Math.max(40, a.b.w - 2 * over - 6);
+        up['annotations[' + a.index + '].text'] =
+          wrap(String(ann.text).replace(/<br\s*\/?>/gi, ' '), ANNOTATION_SIZE, w);
+        any = true;
+      }
+    });
+    // Room at the top: the title's bottom must stay above every other element.
+    var titleBottom = m.titles.length ? Math.max.apply(null, m.titles.map(function (b) { return b.y1; })) : m.fig.y0;
+    var titleTop = m.titles.length ? Math.min.apply(null, m.titles.map(function (b) { return b.y0; })) : m.fig.y0;
+    var highest = m.fig.y0 + size.t;
+    m.annotations.forEach(function (a) { highest = Math.min(highest, a.b.y0); });
+    m.legends.forEach(function (b) { highest = Math.min(highest, b.y0); });
+    // (with no title, the figure's own top edge is the limit)
+    var limit = m.titles.length ? titleBottom + 4 : m.fig.y0 + 2;
+    var extraTop = highest < limit ? Math.ceil(limit - highest) : 0;
+    if (titleTop < m.fig.y0) extraTop += Math.ceil(m.fig.y0 - titleTop + 2);
+    // Room at the bottom: the legend goes below the lowest obstacle.
+    var lowest = m.fig.y0 + size.t + size.h;
+    m.obstacles.forEach(function (b) { lowest = Math.max(lowest, b.y1); });
+    var legendH = m.legends.length ? Math.max.apply(null, m.legends.map(function (b) { return b.h; })) : 0;
+    var newH = H + extraTop;
+    var marginB = size.b;
+    if (m.legends.length) {
+      var wantTop = lowest - m.fig.y0 + extraTop + GAP;        // legend top, px from the figure top
+      var needH = Math.ceil(wantTop + legendH + GAP);
+      var legendTop = Math.min.apply(null, m.legends.map(function (b) { return b.y0; }));
+      var collides = m.legends.some(function (l) {
+        return m.obstacles.some(function (o) { return overlap(l, o); }); });
+      var misplaced = Math.abs((legendTop - m.fig.y0 + extraTop) - wantTop) > 3;
+      if (collides || misplaced || needH !== Math.round(newH)) {
+        marginB += needH - newH;
+        newH = needH;
+        up['legend.yref'] = 'container';
+        up['legend.yanchor'] = 'top';
+        up['legend.y'] = 1 - wantTop / newH;
+        any = true;
+      }
+    } else if (lowest - m.fig.y0 + extraTop > newH) {
+      marginB += lowest - m.fig.y0 + extraTop + GAP - newH;
+      newH = lowest - m.fig.y0 + extraTop + GAP;
+      any = true;
+    }
+    if (extraTop > 0) { up['margin.t'] = size.t + extraTop; any = true; }
+    if (Math.round(newH) !== Math.round(H)) {
+      up.height = Math.round(newH);
+      up['margin.b'] = Math.max(0, Math.round(marginB));
+      if (gd._lplrPhone) up['title.y'] = 1 - 6 / newH;
+      any = true;
+    }
+    return any ? up : null;
+  }
+
+  // A wider viewport keeps the stored layout, unless a legend is measured on a slider or
+  // an axis title there (a desktop window narrower than the figures were made for): then
+  // that legend is moved below everything, as on a phone.
+  function collides(gd) {
+    if (!gd._fullLayout) return false;
+    var m = measure(gd);
+    gd._lplrFix = m.legends.some(function (l) {
+      return m.obstacles.some(function (o) { return overlap(l, o); }); });
+    return gd._lplrFix;
+  }
+
+  function settle(gd, round) {
+    if (!(gd._lplrPhone || gd._lplrFix) || !gd._fullLayout || round >= ROUNDS)
+      return Promise.resolve(gd);
+    var up = corrections(gd, measure(gd));
+    if (!up) return Promise.resolve(gd);
+    // The <div> has the stored height inline; it grows with the figure (the page reflows).
+    if (up.height) setHeight(gd, up.height + 'px', up.height + 'px');
+    return Plotly.relayout(gd, up).then(function () { return settle(gd, round + 1); });
+  }
+
+  // The figure's <div> and the wrapper plotly writes around it carry the stored height
+  // inline; both follow the figure's new height, so the page reflows around it.
+  function setHeight(gd, own, parent) {
+    gd.style.height = own;
+    var p = gd.parentElement;
+    if (p && p.style.height) p.style.height = parent;
+  }
+
+  // ---- wiring -----------------------------------------------------------------------------------
+  function configFor(config, phone) {
+    var c = Object.assign({}, config);
+    if (phone) c.displayModeBar = false;
+    return c;
+  }
+
+  var newPlot = Plotly.newPlot;
+  Plotly.newPlot = function (gd, data, layout, config) {
+    var el = typeof gd === 'string' ? document.getElementById(gd) : gd;
+    if (!el || (data && !Array.isArray(data))) return newPlot.apply(this, arguments);
+    el._lplrOriginal = {layout: copy(layout) || {}, config: copy(config) || {},
+                        height: el.style.height,
+                        parentHeight: el.parentElement ? el.parentElement.style.height : ''};
+    var phone = narrow();
+    el._lplrPhone = phone;
+    var W = el.clientWidth || window.innerWidth;
+    var L = phone ? phoneLayout(layout, W) : layout;
+    return newPlot.call(this, el, data, L, configFor(config, phone)).then(function (g) {
+      return phone || collides(g) ? settle(g, 0) : g;
+    });
+  };
+
+  function redraw(gd) {
+    var orig = gd._lplrOriginal, phone = narrow();
+    if (!orig || (!phone && !gd._lplrPhone && !gd._lplrFix)) return;
+    var base = copy(orig.layout);
+    // Keep the reader's slider positions and the title that goes with them.
+    ((gd.layout && gd.layout.sliders) || []).forEach(function (s, i) {
+      if (!base.sliders || !base.sliders[i]) return;
+      base.sliders[i].active = s.active;
+      var st = (base.sliders[i].steps || [])[s.active];
+      var args = (st && st.args) || [];
+      args.forEach(function (a) {
+        if (a && typeof a === 'object' && !Array.isArray(a) && typeof a['title.text'] === 'string') {
+          base.title = Object.assign(typeof base.title === 'object' ? base.title : {}, {text: a['title.text']});
+        }
+      });
+    });
+    gd._lplrPhone = phone;
+    var W = gd.parentElement ? gd.parentElement.clientWidth : window.innerWidth;
+    var L = phone ? phoneLayout(base, W) : base;
+    delete L.width;
+    setHeight(gd, orig.height, orig.parentHeight);
+    gd._lplrFix = false;
+    Plotly.react(gd, gd.data, L, configFor(orig.config, phone)).then(function (g) {
+      return phone || collides(g) ? settle(g, 0) : g;
+    });
+  }
+
+  var timer = null, lastWidth = window.innerWidth;
+  window.addEventListener('resize', function () {
+    if (window.innerWidth === lastWidth) return;
+    lastWidth = window.innerWidth;
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      Array.prototype.forEach.call(document.querySelectorAll('.js-plotly-plot'), redraw);
+    }, 250);
+  });
+})();
