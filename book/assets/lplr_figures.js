@@ -160,6 +160,8 @@
       .concat(visibleBoxes(gd, '.slider-container .slider-group, .slider-container > g'))
       .concat(visibleBoxes(gd, '.xaxislayer-above, .yaxislayer-above'));
     m.titles = visibleBoxes(gd, '.g-gtitle text');
+    var mb = visibleBoxes(gd, '.modebar');
+    m.modebar = mb.length ? mb[0] : null;
     m.annotations = Array.prototype.slice.call(gd.querySelectorAll('.infolayer .annotation'))
       .map(function (el) { return {el: el, index: Number(el.getAttribute('data-index')), b: box(el)}; })
       .filter(function (a) { return a.b.w > 0; });
@@ -170,6 +172,21 @@
   function corrections(gd, m) {
     var fl = gd._fullLayout, up = {}, any = false;
     var H = fl.height, size = fl._size;
+    // The main title under the toolbar or past the right edge (a window narrower than the
+    // figure was made for): it moves below the toolbar, wrapped to the figure's width.
+    var titleHit = m.titles.some(function (t) {
+      return t.x1 > m.fig.x1 + 1 || t.x0 < m.fig.x0 - 1 || (m.modebar && overlap(t, m.modebar)); });
+    if (titleHit && gd._lplrTitleOffset === undefined) {
+      var raw = String(titleText(gd.layout.title)).replace(/<br\s*\/?>/gi, ' ');
+      var tsize = (fl.title && fl.title.font && fl.title.font.size) || TITLE_SIZE;
+      gd._lplrTitleOffset = m.modebar ? Math.ceil(m.modebar.y1 - m.fig.y0 + 4) : 6;
+      up['title.text'] = wrap(raw, tsize, m.fig.x1 - m.fig.x0 - 24);
+      up['title.x'] = 0; up['title.xref'] = 'container'; up['title.xanchor'] = 'left';
+      up['title.pad'] = {l: 12, r: 12, t: 0, b: 0};
+      up['title.yref'] = 'container'; up['title.yanchor'] = 'top';
+      up['title.y'] = 1 - gd._lplrTitleOffset / H;
+      return up;       // measure again with the title in its new place
+    }
     // Titles and annotations that stick out at the left or right: wrap narrower.
     m.annotations.forEach(function (a) {
       var over = Math.max(m.fig.x0 - a.b.x0, a.b.x1 - m.fig.x1);
@@ -222,7 +239,7 @@
     if (Math.round(newH) !== Math.round(H)) {
       up.height = Math.round(newH);
       up['margin.b'] = Math.max(0, Math.round(marginB));
-      if (gd._lplrPhone) up['title.y'] = 1 - 6 / newH;
+      if (gd._lplrTitleOffset !== undefined) up['title.y'] = 1 - gd._lplrTitleOffset / newH;
       any = true;
     }
     return any ? up : null;
@@ -235,7 +252,10 @@
     if (!gd._fullLayout) return false;
     var m = measure(gd);
     gd._lplrFix = m.legends.some(function (l) {
-      return m.obstacles.some(function (o) { return overlap(l, o); }); });
+      return m.obstacles.some(function (o) { return overlap(l, o); }); })
+      || m.titles.some(function (t) {
+        return t.x1 > m.fig.x1 + 1 || t.x0 < m.fig.x0 - 1 || (m.modebar && overlap(t, m.modebar)); })
+      || m.annotations.some(function (a) { return a.b.x1 > m.fig.x1 + 1 || a.b.x0 < m.fig.x0 - 1; });
     return gd._lplrFix;
   }
 
@@ -273,6 +293,7 @@
                         parentHeight: el.parentElement ? el.parentElement.style.height : ''};
     var phone = narrow();
     el._lplrPhone = phone;
+    el._lplrTitleOffset = phone ? 6 : undefined;   // px from the top to the title, once moved
     var W = el.clientWidth || window.innerWidth;
     var L = phone ? phoneLayout(layout, W) : layout;
     return newPlot.call(this, el, data, L, configFor(config, phone)).then(function (g) {
@@ -282,7 +303,12 @@
 
   function redraw(gd) {
     var orig = gd._lplrOriginal, phone = narrow();
-    if (!orig || (!phone && !gd._lplrPhone && !gd._lplrFix)) return;
+    if (!orig) return;
+    if (!phone && !gd._lplrPhone && !gd._lplrFix) {
+      // plotly has resized it (responsive); correct a legend collision the new width made
+      if (collides(gd)) settle(gd, 0);
+      return;
+    }
     var base = copy(orig.layout);
     // Keep the reader's slider positions and the title that goes with them.
     ((gd.layout && gd.layout.sliders) || []).forEach(function (s, i) {
@@ -297,6 +323,7 @@
       });
     });
     gd._lplrPhone = phone;
+    gd._lplrTitleOffset = phone ? 6 : undefined;
     var W = gd.parentElement ? gd.parentElement.clientWidth : window.innerWidth;
     var L = phone ? phoneLayout(base, W) : base;
     delete L.width;
