@@ -23,11 +23,21 @@ In the static book a panel is dead (no kernel), so the notebooks tag the cell
 that displays it ``remove-output`` and tell the reader to launch Binder or
 Colab; use :func:`~lplr_core.viz.slider_figure` for controls that must work
 without a kernel.
+
+Before the kernel runs, a notebook shows the panel's *stored* output. Widget
+state is not stored, so the panel is displayed as one MIME bundle that carries,
+next to the widget view, a static placeholder (:meth:`LivePanel.placeholder`):
+"Run this cell to get the live panel", the controls with their values, and what
+the panel last showed, as text (figures by their title). JupyterLab shows it
+for a notebook it does not trust (any notebook just opened: the widget renderer
+is not "safe", the HTML one is) and the live widget once the cell runs; other
+front ends without a widget manager show it too, never a ``VBox(...)`` repr.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 import weakref
@@ -38,7 +48,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from IPython.display import display
 
-from lplr_core.viz.figures import _in_colab, figure_bundle
+from lplr_core.viz.figures import PLOTLY_MIMETYPE, _in_colab, figure_bundle
 
 __all__ = ["LivePanel", "dropdown", "int_slider", "live_panel", "options_slider"]
 
@@ -136,7 +146,10 @@ class LivePanel:
                                 f"got {type(control).__name__}")
         if background is not None and not isinstance(background, bool):
             raise TypeError(f"background must be True, False or None; got {background!r}")
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"title must be a string or None; got {title!r}")
         self.compute = compute
+        self._title = title
         self.background = _in_kernel() if background is None else background
         self._lock = threading.Lock()
         self._pending: dict[str, Any] | None = None
@@ -234,8 +247,61 @@ class LivePanel:
                 self._set_disabled(False)
             self.timings.append(time.perf_counter() - start)
 
+    def placeholder(self) -> dict[str, str]:
+        """The static stand-in for the panel: ``{"text/html": ..., "text/plain": ...}``.
+
+        It names the panel and its controls (with their current values), says to
+        run the cell, and repeats what the panel last showed: text as text, a
+        figure by its title (a static figure would need an image renderer that
+        the pinned environment does not have, and plotly's HTML needs scripts,
+        which an untrusted notebook strips).
+        """
+        title = self._title or "Live panel"
+        controls = [(getattr(control, "description", "") or name, control.value)
+                    for name, control in self.controls.items()]
+        shown = []   # (kind, text): what the output area holds now
+        for output in self.output.outputs:
+            data = output.get("data", {})
+            if PLOTLY_MIMETYPE in data:
+                layout = data[PLOTLY_MIMETYPE].get("layout", {})
+                text = (layout.get("title") or {}).get("text") or "a figure"
+                # plotly titles use <sub>/<sup>/<br> markup; the placeholder is plain text
+                text = re.sub(r"<br\s*/?>", " ", text)
+                text = html.unescape(re.sub(r"<[^>]+>", "", text))
+                shown.append(("figure", text))
+            elif "text/plain" in data:
+                shown.append(("text", data["text/plain"]))
+        note = "Run this cell (or Run All) to get the live panel."
+        plain = [f"{title} (live panel). {note}",
+                 "Controls: " + ", ".join(f"{label} = {value}" for label, value in controls)]
+        parts = [f"<div class='lplr-panel-placeholder' style='border:1px dashed #888;"
+                 f"padding:0.5em 0.8em;margin:0.3em 0'><b>{html.escape(title)}</b> "
+                 f"<i>(live panel)</i><br><b>{html.escape(note)}</b> It needs a running "
+                 f"kernel; until then this is a static summary.<br>Controls: "
+                 + ", ".join(f"{html.escape(str(label))} = <code>{html.escape(str(value))}"
+                             "</code>" for label, value in controls)]
+        if shown:
+            parts.append("<br>For these values the panel shows:")
+            plain.append("For these values the panel shows:")
+        for kind, text in shown:
+            if kind == "figure":
+                parts.append(f"<div>[figure: {html.escape(text)}]</div>")
+                plain.append(f"[figure: {text}]")
+            else:
+                parts.append(f"<pre style='margin:0.3em 0'>{html.escape(text)}</pre>")
+                plain.append(text)
+        parts.append("</div>")
+        return {"text/html": "".join(parts), "text/plain": "\n".join(plain)}
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        # The widget view (shown by a live kernel's widget manager) plus the static
+        # placeholder, which replaces the widget's `VBox(children=...)` text repr.
+        bundle = dict(self.widget._repr_mimebundle_())
+        bundle.update(self.placeholder())
+        return bundle
+
     def _ipython_display_(self) -> None:
-        display(self.widget)
+        display(self._repr_mimebundle_(), raw=True)
 
 
 def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.ValueWidget], *,
