@@ -308,7 +308,8 @@ def _plain_steps(apply_fn, batch_size: int | None):
 
 
 @lru_cache(maxsize=64)
-def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int | None):
+def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int | None,
+             axis_name: str | None = None):
     """Build (once per static configuration) the jitted training program.
 
     Each record segment starts with one full-batch evaluation at the current
@@ -320,6 +321,11 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
     After the flag the iterates go on (as NaN, cheaply) but every record is
     masked; the caller cuts the records and recovers the last iterate before
     the flagged one.
+
+    ``axis_name`` names the ``vmap`` axis of a batched program (the sweep): the
+    choice between the drift bound and the exact drift is then made once for the
+    whole batch (a real branch), not per run (which ``vmap`` turns into
+    computing both).
     """
     kfn = kernel_fn(apply_fn, ntk_method) if ntk_method else None
     grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
@@ -354,6 +360,8 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
             if exact:
                 drift = exact_drift(params)
             else:
+                if axis_name is not None:  # an unbatched predicate: the largest live bound
+                    bound = jax.lax.pmax(bound, axis_name)
                 drift = jax.lax.cond(bound < drift_limit, lambda p: jnp.zeros((), dtype),
                                      exact_drift, params)
             gap = value - loss_star
@@ -375,8 +383,10 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
         def advance(carry, grads, gnorm):
             """One step from the current iterate, with the drift bound carried along."""
             params, diverged_at, reason, t, key, bound = carry
-            return (update(params, grads), diverged_at, reason, t + 1, key,
-                    bound + (step_size * scale) * gnorm)
+            # once a run is flagged its bound no longer matters; zero keeps it from
+            # forcing exact drifts on the rest of a batch
+            bound = jnp.where(diverged_at >= 0, 0.0, bound + (step_size * scale) * gnorm)
+            return (update(params, grads), diverged_at, reason, t + 1, key, bound.astype(dtype))
 
         def step(carry, _):
             params, key, bound = carry[0], carry[4], carry[5]
@@ -713,12 +723,12 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
         raise ValueError(f"step_sizes must be non-empty, finite and > 0; got {sizes.tolist()}")
     n_sizes = sizes.size
     layout = _Layout.make(steps, record_every, ntk_every)
-    program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
+    program = _program(apply_fn, layout, ntk_method if ntk_every else None, None, "runs")
     dtype = jnp.result_type(*leaves)
     batch = n_seeds * n_sizes
     flat_params = jax.tree_util.tree_map(lambda a: jnp.repeat(a, n_sizes, axis=0), params)
     flat_sizes = jnp.tile(jnp.asarray(sizes, dtype), n_seeds)
-    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None, None))
+    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None, None), axis_name="runs")
     n_dev = jax.device_count()
     sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
     args = (x, y.astype(dtype))

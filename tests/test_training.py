@@ -836,3 +836,20 @@ def test_issue_example_mlp_on_digits_float32_never_records_inf():
         _all_records_finite(traj)
         assert traj.steps[-1] == traj.diverged_at - 1
     assert traj.divergence == "nonfinite_gradient"
+
+
+def test_sweep_flags_the_exact_drift_step_between_records():
+    # The sweep decides between the drift bound and the exact drift once per batch (pmax over
+    # the vmapped runs); a stable run next to the exploding one must not change either flag.
+    c, eta = DRIFT_CASE
+    d, _ = _line_reference(c, 1.0, eta, 60, np.float32)
+    params, x, y = _line_problem(c, 1.0, jnp.float32)
+    sweep = lc.gradient_descent_sweep(line, lc.stack_params([params]), x, y,
+                                      step_sizes=[1e3, eta], steps=60, record_every=10,
+                                      blowup=math.inf, shard=False)
+    np.testing.assert_array_equal(sweep.diverged_at, [[-1, d]])
+    assert sweep.divergence.tolist() == [[None, "nonfinite_drift"]]
+    assert not np.any(np.isinf(sweep.drift))
+    single = lc.gradient_descent(line, params, x, y, step_size=1e3, steps=60, record_every=10,
+                                 blowup=math.inf)
+    np.testing.assert_allclose(sweep.loss[0, 0], single.loss, rtol=1e-6)
