@@ -23,12 +23,15 @@ Each run then gets four labels (:func:`label_run`), defined in this book:
   times its initial suboptimality), or the run ended above where it started,
   :math:`L_T - L^* > L_0 - L^*` (a run that grows geometrically may not reach
   the blow-up threshold within the run).
-* ``certified``: the run did not diverge and the certificate at the smallest
-  ball holding its path is positive, :math:`\hat\mu = \lambda_0 - \hat
-  L_\Theta r > 0` with :math:`r = \max_t \|\theta_t - \theta_0\|` and
+* ``mu_hat_positive``: the run did not diverge and the *estimated* certificate
+  at the smallest ball holding its path is positive, :math:`\hat\mu = \lambda_0
+  - \hat L_\Theta r > 0` with :math:`r = \max_t \|\theta_t - \theta_0\|` and
   :math:`\hat L_\Theta` the path estimate
   (:meth:`~lplr_core.training.Trajectory.lipschitz_estimate`). Equivalently,
-  :math:`r` is below the certified radius :math:`\lambda_0 / \hat L_\Theta`.
+  :math:`r` is below the estimated radius :math:`\lambda_0 / \hat L_\Theta`
+  (``radius_hat``). An estimate, not a proof: the path estimate is a lower
+  estimate of :math:`L_\Theta`, so :math:`\hat\mu` over-states :math:`\mu`
+  (proved constants: :mod:`lplr_core.bounds`).
 * ``contained``: the run did not diverge and stayed in the stated region, the
   ball of radius ``radius`` around :math:`\theta_0`:
   :math:`\max_t \|\theta_t - \theta_0\| \le` ``radius``.
@@ -41,9 +44,9 @@ Each run then gets four labels (:func:`label_run`), defined in this book:
   :math:`10^{-12}(L_0 - L^*)`) are dropped from the window; a run that reaches
   round-off before the window has three records counts as linear.
 
-The labels are not exclusive: a certified run is usually also contained and
-linear, and a run can converge linearly without any certificate (the paper's
-condition is sufficient, not necessary).
+The labels are not exclusive: a run with :math:`\hat\mu > 0` is usually also
+contained and linear, and a run can converge linearly with :math:`\hat\mu < 0`
+(the paper's condition is sufficient, not necessary).
 """
 
 from __future__ import annotations
@@ -78,7 +81,7 @@ __all__ = ["REGIMES", "RunLabels", "label_run", "CenteredModel", "centered_param
            "PhaseDiagram", "phase_diagram"]
 
 #: The four regime labels, in the order used by :class:`PhaseDiagram`.
-REGIMES = ("certified", "contained", "linear", "diverged")
+REGIMES = ("mu_hat_positive", "contained", "linear", "diverged")
 
 # Suboptimality below this fraction of L_0 - L* is treated as round-off.
 _ROUND_OFF = 1e-12
@@ -88,7 +91,7 @@ _ROUND_OFF = 1e-12
 
 class RunLabels(NamedTuple):
     r"""The regime labels of one run and the numbers behind them (see the module docstring)."""
-    certified: bool
+    mu_hat_positive: bool  # the estimate mu_hat > 0 (not a proof)
     contained: bool
     linear: bool
     diverged: bool
@@ -96,7 +99,7 @@ class RunLabels(NamedTuple):
     lipschitz: float       # path estimate L_Theta_hat (NaN if fewer than two usable NTK records)
     max_drift: float       # r = max_t ||theta_t - theta_0|| over the records before divergence
     mu_hat: float          # lambda0 - lipschitz * max_drift (NaN if lipschitz is NaN)
-    certified_radius: float  # lambda0 / lipschitz (inf if lipschitz == 0, 0 if lambda0 <= 0)
+    radius_hat: float      # estimated radius lambda0 / lipschitz (inf if lipschitz == 0, 0 if lambda0 <= 0)
     rate: float            # fitted contraction factor per step on the window (NaN if no fit)
     r2: float              # R^2 of that fit (NaN if no fit)
     loss_ratio: float      # (L_T - L*) / (L_0 - L*) (NaN if diverged)
@@ -120,8 +123,8 @@ def label_run(trajectory: Trajectory, *, radius: float, r2_min: float = 0.9,
 
     Args:
       trajectory: a :class:`~lplr_core.training.Trajectory` with NTK records
-        (``ntk_every`` set); the certificate needs at least two of them before
-        any divergence, otherwise ``certified`` is ``False`` and
+        (``ntk_every`` set); the estimate needs at least two of them before
+        any divergence, otherwise ``mu_hat_positive`` is ``False`` and
         ``lipschitz``/``mu_hat`` are ``NaN``.
       radius: radius of the stated region (a ball around :math:`\theta_0`), in
         parameter space, ``>= 0`` (``inf`` allowed).
@@ -181,9 +184,9 @@ def label_run(trajectory: Trajectory, *, radius: float, r2_min: float = 0.9,
             linear = loss_ratio <= loss_drop and fit.slope < 0 and fit.r2 >= r2_min
         elif tiny.size:
             linear = True  # reached round-off before the window held three records
-    certified = (not diverged) and bool(mu_hat > 0)
+    mu_hat_positive = (not diverged) and bool(mu_hat > 0)
     contained = (not diverged) and max_drift <= radius
-    return RunLabels(certified, contained, linear, diverged, lambda0, lipschitz, max_drift,
+    return RunLabels(mu_hat_positive, contained, linear, diverged, lambda0, lipschitz, max_drift,
                      mu_hat, cert_radius, rate, r2, loss_ratio)
 
 
@@ -245,14 +248,14 @@ class PhaseDiagram:
     param_norm0: np.ndarray
     step_sizes: np.ndarray
     radius: np.ndarray
-    certified: np.ndarray
+    mu_hat_positive: np.ndarray
     contained: np.ndarray
     linear: np.ndarray
     diverged: np.ndarray
     lipschitz: np.ndarray
     max_drift: np.ndarray
     mu_hat: np.ndarray
-    certified_radius: np.ndarray
+    radius_hat: np.ndarray
     rate: np.ndarray
     r2: np.ndarray
     loss_ratio: np.ndarray
@@ -382,7 +385,7 @@ def phase_diagram(widths: Any, step_multiples: Any, seeds: Any, x: Any, y: Any, 
     n_w, n_e, n_s = len(widths), multiples.size, len(seeds)
     per_run = {name: np.zeros((n_w, n_e, n_s), bool) for name in REGIMES}
     numbers = {name: np.full((n_w, n_e, n_s), np.nan) for name in
-               ("lipschitz", "max_drift", "mu_hat", "certified_radius", "rate", "r2",
+               ("lipschitz", "max_drift", "mu_hat", "radius_hat", "rate", "r2",
                 "loss_ratio")}
     beta0 = np.zeros((n_w, n_s))
     lambda0 = np.zeros((n_w, n_s))

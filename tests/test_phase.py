@@ -62,7 +62,7 @@ def small_data():
 # --------------------------------------------------------------------- label_run by hand
 
 
-def test_label_run_geometric_run_is_certified_contained_linear():
+def test_label_run_geometric_run_has_positive_estimate_contained_linear():
     t = np.arange(41)
     traj = make_traj(2.0 * 0.9 ** t, 0.3 * (1 - 0.9 ** t), lambda0=1.0, kernel_lipschitz=0.5)
     lab = label_run(traj, radius=0.31)
@@ -70,11 +70,11 @@ def test_label_run_geometric_run_is_certified_contained_linear():
     assert lab.max_drift == pytest.approx(r)
     assert lab.lipschitz == pytest.approx(0.5)
     assert lab.mu_hat == pytest.approx(1.0 - 0.5 * r)
-    assert lab.certified_radius == pytest.approx(2.0)
+    assert lab.radius_hat == pytest.approx(2.0)
     assert lab.rate == pytest.approx(0.9)
     assert lab.r2 == pytest.approx(1.0)
     assert lab.loss_ratio == pytest.approx(0.9 ** 40)
-    assert (lab.certified, lab.contained, lab.linear, lab.diverged) == (True, True, True, False)
+    assert (lab.mu_hat_positive, lab.contained, lab.linear, lab.diverged) == (True, True, True, False)
 
 
 def test_label_run_certificate_sign_follows_lambda0_minus_l_r():
@@ -83,11 +83,11 @@ def test_label_run_certificate_sign_follows_lambda0_minus_l_r():
     # lambda0 = 1, L = 0.6, r = 2: mu = 1 - 1.2 < 0.
     lab = label_run(make_traj(0.8 ** t, drift, kernel_lipschitz=0.6), radius=5.0)
     assert lab.mu_hat == pytest.approx(-0.2)
-    assert not lab.certified and lab.contained
+    assert not lab.mu_hat_positive and lab.contained
     # L = 0.4: mu = 0.2 > 0, but the stated ball (radius 1.5) does not hold the path.
     lab = label_run(make_traj(0.8 ** t, drift, kernel_lipschitz=0.4), radius=1.5)
     assert lab.mu_hat == pytest.approx(0.2)
-    assert lab.certified and not lab.contained
+    assert lab.mu_hat_positive and not lab.contained
 
 
 def test_label_run_linear_matches_scipy_fit_and_thresholds():
@@ -111,7 +111,7 @@ def test_label_run_plateau_is_not_linear_and_growth_is_diverged():
     assert not lab.linear and not lab.diverged          # L_T / L_0 ≈ 2/3 > 0.1
     growing = make_traj(1.1 ** t, np.linspace(0, 0.1, 30))
     lab = label_run(growing, radius=1.0)
-    assert lab.diverged and not (lab.certified or lab.contained or lab.linear)
+    assert lab.diverged and not (lab.mu_hat_positive or lab.contained or lab.linear)
     assert lab.loss_ratio == pytest.approx(1.1 ** 29)
 
 
@@ -119,18 +119,18 @@ def test_label_run_nonfinite_divergence_and_round_off():
     t = np.arange(10)
     traj = make_traj(0.5 ** t, np.linspace(0, 0.1, 10), diverged_at=10)
     lab = label_run(traj, radius=1.0)
-    assert lab.diverged and not (lab.certified or lab.contained or lab.linear)
+    assert lab.diverged and not (lab.mu_hat_positive or lab.contained or lab.linear)
     # Reaching exactly zero loss early: the run counts as linear (round-off).
     loss = np.array([1.0, 1e-3, 1e-9, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
     lab = label_run(make_traj(loss, np.linspace(0, 0.1, 10)), radius=1.0)
     assert lab.linear and not lab.diverged and math.isnan(lab.rate)
 
 
-def test_label_run_without_two_ntk_records_is_not_certified():
+def test_label_run_without_two_ntk_records_has_no_positive_estimate():
     t = np.arange(5)
     traj = make_traj(0.5 ** t, np.linspace(0, 0.1, 5), ntk_every=10)  # one NTK record
     lab = label_run(traj, radius=1.0)
-    assert math.isnan(lab.lipschitz) and math.isnan(lab.mu_hat) and not lab.certified
+    assert math.isnan(lab.lipschitz) and math.isnan(lab.mu_hat) and not lab.mu_hat_positive
 
 
 # ------------------------------------------------------- closed form: a linear model
@@ -156,7 +156,7 @@ def test_linear_model_labels_follow_two_over_beta():
         assert lab.diverged is (not converges)
         if converges:
             assert lab.lipschitz < 1e-8                # the kernel does not move
-            assert lab.certified and lab.contained and lab.linear
+            assert lab.mu_hat_positive and lab.contained and lab.linear
             # slowest mode: the loss contracts by (1 - eta lambda)^2 per step
             slowest = max((1 - multiple * e / beta) ** 2 for e in eig)
             assert lab.rate <= slowest + 1e-6
@@ -197,7 +197,7 @@ def diagram(small_data):
 def test_diagram_shapes_and_fractions(diagram):
     w, e, s = len(WIDTHS), len(MULTIPLES), len(SEEDS)
     for name in (*REGIMES, "lipschitz", "max_drift", "mu_hat", "rate", "r2", "loss_ratio",
-                 "certified_radius"):
+                 "radius_hat"):
         assert getattr(diagram, name).shape == (w, e, s), name
     assert diagram.beta0.shape == diagram.lambda0.shape == diagram.radius.shape == (w, s)
     assert diagram.step_sizes.shape == (w, e)
@@ -258,7 +258,7 @@ def test_diagram_divergence_beyond_two_over_beta(diagram):
     assert diagram.diverged[:, 2, :].all()
     assert not diagram.diverged[:, :2, :].any()
     assert np.all(diagram.eta_beta()[diagram.diverged] > 2.0)
-    for name in ("certified", "contained", "linear"):
+    for name in ("mu_hat_positive", "contained", "linear"):
         assert not (getattr(diagram, name) & diagram.diverged).any()
 
 
@@ -280,7 +280,7 @@ def test_diagram_uncentred_and_standard_run(small_data):
 def test_diagram_to_dict_and_save(diagram, tmp_path):
     data = diagram.to_dict()
     assert set(REGIMES) <= set(data)
-    assert np.asarray(data["certified"]).shape == diagram.certified.shape
+    assert np.asarray(data["mu_hat_positive"]).shape == diagram.mu_hat_positive.shape
     path = diagram.save(tmp_path / "phase.json")
     loaded = json.loads(path.read_text())
     assert loaded["widths"] == list(WIDTHS)
