@@ -74,6 +74,8 @@ __all__ = [
     "min_lambda_min_in_ball",
     "PowerLawFit",
     "fit_power_law",
+    "LinearOnset",
+    "linear_onset",
 ]
 
 
@@ -862,3 +864,108 @@ def fit_power_law(x: Any, y: Any) -> PowerLawFit:
     ss_tot = float(np.sum((ly - ly.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
     return PowerLawFit(float(slope), float(np.exp(intercept)), r2, int(xs.shape[0]))
+
+
+# ------------------------------------------------------------------- the linear phase
+
+class LinearOnset(NamedTuple):
+    r"""Where a loss curve's linear (geometric) phase starts, by :func:`linear_onset`'s rule."""
+    step: int        # t_0, the step of the first record of the linear phase
+    index: int       # the index of that record
+    fit: RateFit     # the straight-line fit of log(L_t - L*) on the records [index, stop)
+    decades: float   # how far the fitted line falls on the window, in decades
+
+
+def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
+                 min_r2: float = 0.99, min_decades: float = 1.0,
+                 stop: int | None = None) -> LinearOnset | None:
+    r"""The start :math:`t_0` of the linear phase of a loss curve, by a stated rule.
+
+    **The rule** (this book's): :math:`t_0` is the first record :math:`i` such that
+    the least-squares line through :math:`(t_j, \log(L_j - L^*))`, :math:`i \le j <`
+    ``stop``, has
+
+    * :math:`R^2 \ge` ``min_r2`` (the log-suboptimality is straight from
+      :math:`t_0` to the end of the window),
+    * a negative slope, and
+    * a fall of at least ``min_decades`` decades over the window,
+      :math:`-\text{slope}\,(t_{\rm stop-1} - t_0) \ge` ``min_decades`` :math:`\ln 10`.
+
+    Before :math:`t_0` the curve is the transient; from :math:`t_0` on it is
+    indistinguishable from :math:`(L_0 - L^*)\,\hat q^{\,t}` at this tolerance.
+    The second and third conditions keep a short, flat tail from passing: any
+    smooth curve is straight on a short enough window. What the rule cannot do
+    is tell a geometric decay from a fast power law over a window where both
+    are straight to within ``min_r2`` (for instance :math:`t^{-5}` on
+    :math:`[457, 1000]` passes with the defaults); a :math:`t^{-1}` or
+    :math:`t^{-2}` curve on :math:`[1, 1000]` does not.
+
+    The search is :math:`O(n)`: running sums give every window's fit at once;
+    the returned ``fit`` is recomputed by
+    :func:`~lplr_core.diagnostics.fit_linear_rate` on the chosen window.
+
+    Args:
+      losses: 1-D array of losses (e.g. ``Trajectory.loss``).
+      steps: the step of each loss (default ``0, 1, 2, ...``; use
+        ``Trajectory.steps`` when records are every few steps).
+      loss_star: :math:`L^*`.
+      min_r2: the straightness required, in ``[0, 1]``.
+      min_decades: the fall required over the linear phase, ``>= 0``.
+      stop: end of the window (exclusive record index); default: every record.
+        End it before the loss reaches round-off, where the curve flattens.
+
+    Returns:
+      A :class:`LinearOnset`, or ``None`` when no record satisfies the rule.
+
+    Raises:
+      ValueError: an argument is invalid, or :math:`L - L^*` is not finite and
+        positive on the window.
+    """
+    losses = np.asarray(check_array("losses", losses, ndim=1, finite=False), float)
+    n = losses.shape[0]
+    if n < 3:
+        raise ValueError(f"losses must hold at least 3 values; got {n}")
+    if steps is None:
+        t = np.arange(n, dtype=float)
+    else:
+        t = np.asarray(check_array("steps", steps, ndim=1), float)
+        if t.shape[0] != n:
+            raise ValueError(f"steps must have one entry per loss ({n}); got {t.shape[0]}")
+        if np.any(np.diff(t) <= 0):
+            raise ValueError("steps must be strictly increasing")
+    loss_star = check_real("loss_star", loss_star)
+    min_r2 = check_real("min_r2", min_r2, minimum=0.0, maximum=1.0)
+    min_decades = check_real("min_decades", min_decades, minimum=0.0)
+    stop = n if stop is None else check_int("stop", stop, minimum=3, maximum=n)
+    gap = losses[:stop] - loss_star
+    if not np.all(np.isfinite(gap)) or np.any(gap <= 0):
+        bad = int(np.flatnonzero(~(np.isfinite(gap) & (gap > 0)))[0])
+        raise ValueError(f"losses - loss_star must be finite and positive on the window "
+                         f"[0, {stop}); record {bad} is {gap[bad]!r}. Pass stop= to end the "
+                         "window before divergence or round-off, or lower loss_star.")
+    t, z = t[:stop], np.log(gap)
+    # Centre for numerical stability; suffix sums give every window [i, stop) at once.
+    tc, zc = t - t.mean(), z - z.mean()
+
+    def suffix(v):
+        return np.cumsum(v[::-1])[::-1]
+
+    k = suffix(np.ones(stop))
+    st, sz = suffix(tc), suffix(zc)
+    stt, szz, stz = suffix(tc * tc), suffix(zc * zc), suffix(tc * zc)
+    vt = stt - st * st / k
+    vz = szz - sz * sz / k
+    ctz = stz - st * sz / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = ctz / vt
+        r2 = np.where(vz > 0, ctz * ctz / (vt * vz), 1.0)
+    fall = -slope * (t[-1] - t) / math.log(10.0)
+    ok = (k >= 3) & (vt > 0) & (slope < 0) & (r2 >= min_r2) & (fall >= min_decades)
+    hits = np.flatnonzero(ok)
+    if hits.size == 0:
+        return None
+    i = int(hits[0])
+    fit = fit_linear_rate(losses, loss_star=loss_star, steps=t if steps is not None else None,
+                          start=i, stop=stop)
+    return LinearOnset(int(round(t[i])), i, fit, float(-fit.slope * (t[-1] - t[i])
+                                                       / math.log(10.0)))
