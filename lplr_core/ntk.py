@@ -15,20 +15,27 @@ MLP :math:`n_l` the layer widths, :math:`W = \sum_l n_{l-1} n_l \approx p`,
 :math:`N = \sum_l n_l`:
 
 ``"jacobian"`` (Jacobian contraction)
-    Per-sample gradients (``vmap`` of ``grad``) in blocks of ``b`` samples, then
-    :math:`\sum_{\text{leaves}} J_1 J_2^\top`. Time :math:`O((n_1 + n_2) F + n_1
-    n_2 p)` when one block holds all samples (blocks of the second argument are
-    recomputed otherwise); memory :math:`O(b\,p)`, with ``b`` chosen so that a
-    block stays under ``memory_budget`` bytes.
+    :math:`\Theta = \sum_{\text{groups}} J_1^{(g)} J_2^{(g)\top}` over groups of
+    parameter leaves, in one compiled program per shape. Leaves whose per-sample
+    gradients for all samples fit in ``memory_budget`` together form one group
+    (one ``vmap`` of ``grad`` with respect to those leaves, one Gram product); a
+    leaf too large for that is its own group, split into near-equal blocks of
+    samples. For ``x2=None`` only the blocks on and above the diagonal are
+    contracted and each block of gradients is formed once. Time
+    :math:`O(g\,(n_1 + n_2) F + n_1 n_2 p)` for :math:`g` groups; memory: at most
+    two blocks of ``memory_budget`` bytes alive.
 ``"ntvp"`` (NTK-vector products)
     Column ``j`` of :math:`\Theta` is :math:`J_1 (J_2^\top e_j)`: a VJP through
-    :math:`f(X_2)` followed by a JVP through :math:`f(X_1)`. Time :math:`O(n_2
-    (n_1 + n_2) F)`; memory :math:`O(c\,(p + (n_1 + n_2) a))` for ``c`` columns at
-    a time, with :math:`a` the activations per sample. Never materializes
-    :math:`J`. The matrix-free :func:`ntk_matvec` is the same product for one
-    vector, for Lanczos / LOBPCG when :math:`n` is too large for the matrix.
-``"structured"`` (per-layer formula, :class:`~lplr_core.models.MLP` only)
-    With post-activations :math:`H_{l-1}` and back-propagated sensitivities
+    :math:`f(X_2)` followed by a JVP through :math:`f(X_1)`. The forward pass of
+    :math:`f(X_2)` and the linearization of :math:`f(X_1)` are computed once;
+    then ``columns`` basis vectors at a time go through both, vmapped. Time
+    :math:`O(n_2 (n_1 + n_2) F)`; memory :math:`O(c\,(p + (n_1 + n_2) a))` for
+    ``c`` columns at a time, with :math:`a` the activations per sample. Never
+    materializes :math:`J`. The matrix-free :func:`ntk_matvec` is the same
+    product for one vector, for Lanczos / LOBPCG when :math:`n` is too large for
+    the matrix.
+``"structured"`` (per-layer rules: :class:`~lplr_core.models.MLP`, ``CNN``, ``ResNetCNN``)
+    For the MLP, with post-activations :math:`H_{l-1}` and back-propagated sensitivities
     :math:`G_l = \partial f / \partial h^{(l)}`, and the layer's multipliers
     :math:`a_l, c_l` (see :class:`~lplr_core.models.MLP`),
     :math:`\Theta = \sum_l a_l^2 (H^{(1)}_{l-1} H^{(2)\top}_{l-1}) \odot
@@ -36,6 +43,14 @@ MLP :math:`n_l` the layer widths, :math:`W = \sum_l n_{l-1} n_l \approx p`,
     Time :math:`O((n_1 + n_2) W + n_1 n_2 (d + 2N))`; memory :math:`O((n_1 + n_2)
     N + n_1 n_2)`. Independent of :math:`p` in memory: it is exact to round-off
     and orders of magnitude faster than the other two for wide networks.
+    For :class:`~lplr_core.models.CNN` and :class:`~lplr_core.models.ResNetCNN`
+    (the structured derivatives of Novak et al. for convolutions and dense
+    layers): one batched forward and backward pass give every layer's input and
+    output sensitivity; a convolution's per-sample weight gradient is its input
+    patches contracted with the sensitivity over positions, and
+    :math:`\Theta = J_1 J_2^\top`. Exact to round-off; at the book's sizes it is
+    slower than ``"jacobian"`` (benchmarks/README.md), so ``"auto"`` does not
+    pick it.
 ``"auto"``
     ``"structured"`` when ``apply_fn`` is an :class:`~lplr_core.models.MLP`'s
     ``apply``; otherwise ``"jacobian"`` when a block of ``min(n, 32)`` samples
@@ -68,7 +83,7 @@ from lplr_core._validation import (
     check_same_features,
     describe,
 )
-from lplr_core.models import ACTIVATIONS, MLP, param_count
+from lplr_core.models import ACTIVATIONS, CNN, MLP, ResNetCNN, _avg_pool2, param_count
 
 __all__ = [
     "NTK_METHODS",
@@ -98,6 +113,21 @@ def _mlp_of(apply_fn: Any) -> MLP | None:
     owner = getattr(apply_fn, "__self__", None)
     if isinstance(owner, MLP) and getattr(apply_fn, "__func__", None) is MLP.apply:
         return owner
+    return None
+
+
+def _structured_model_of(apply_fn: Any) -> MLP | CNN | ResNetCNN | None:
+    """The MLP, CNN or ResNetCNN whose ``apply`` this is (the models with a
+    structured NTK rule), or None for any other function."""
+    mlp = _mlp_of(apply_fn)
+    if mlp is not None:
+        return mlp
+    for cls in (CNN, ResNetCNN):
+        if type(apply_fn) is cls:
+            return apply_fn
+        owner = getattr(apply_fn, "__self__", None)
+        if type(owner) is cls and getattr(apply_fn, "__func__", None) is cls.apply:
+            return owner
     return None
 
 
@@ -152,6 +182,94 @@ def _structured_ntk(mlp: MLP, params, x1, x2):
     return kernel
 
 
+def _conv_layers_forward(model, params, x, taps):
+    """The forward pass of a CNN / ResNetCNN, as in lplr_core.models, with ``taps``
+    added to the output of every layer (so that d f / d tap is the layer's
+    back-propagated sensitivity) and the input of every layer recorded.
+
+    Returns ``(f (n,), [(kind, layer params, layer input), ...])``, the layers in the
+    order of ``taps``; ``taps=None`` adds nothing.
+    """
+    phi = ACTIVATIONS[model.activation]
+    layers = []
+    count = [0]
+
+    def tap(h):
+        t = taps[count[0]] if taps is not None else 0.0
+        count[0] += 1
+        return h + t
+
+    def conv(layer, z):
+        layers.append(("conv", layer, z))
+        return tap(model._conv_layer(layer, z))
+
+    def dense(layer, z):
+        layers.append(("dense", layer, z))
+        return tap(model._dense_layer(layer, z))
+
+    z = model._images(x)
+    if isinstance(model, CNN):
+        for layer in params[:-1]:
+            z = _avg_pool2(phi(conv(layer, z)))
+        out = dense(params[-1], z.mean(axis=(1, 2)))
+    else:
+        z = conv(params["stem"], z)
+        for i, (conv1, conv2) in enumerate(params["blocks"]):
+            branch = conv(conv2, phi(conv(conv1, phi(z))))
+            z = (z + branch) / math.sqrt(2.0)
+            if (i + 1) % model.pool_every == 0:
+                z = _avg_pool2(z)
+        out = dense(params["head"], phi(z).mean(axis=(1, 2)))
+    return out[:, 0], layers
+
+
+def _conv_jacobian(model, params, x):
+    """The per-sample Jacobian of a CNN / ResNetCNN, (n, p), from the layer structure.
+
+    One forward and one backward pass of the whole batch give every layer's input
+    z and output sensitivity g = d f_i / d h (samples do not interact). Then, for
+    a convolution with multipliers (a, c), d f_i / d w = a Σ_s P_i[s] ⊗ g_i[s]
+    over output positions s, with P the input patches (one batched matmul), and
+    d f_i / d b = c Σ_s g_i[s]; for the dense read-out, a z_i ⊗ g_i and c g_i.
+    The columns follow no particular order of the parameters (Θ = J Jᵀ does not
+    depend on it).
+    """
+    _, shapes = _conv_layers_forward(model, params, x, None)  # shapes only (dead code to XLA)
+    taps = []
+    for kind, layer, z in shapes:
+        if kind == "conv":
+            out_ch = layer["w"].shape[-1]
+            taps.append(jnp.zeros((*z.shape[:3], out_ch), z.dtype))
+        else:
+            taps.append(jnp.zeros((z.shape[0], layer["w"].shape[-1]), z.dtype))
+    out, vjp, layers = jax.vjp(lambda t: _conv_layers_forward(model, params, x, t), taps,
+                               has_aux=True)
+    (sens,) = vjp(jnp.ones_like(out))
+    n = x.shape[0]
+    cols = []
+    for (kind, layer, z), g in zip(layers, sens):
+        if kind == "conv":
+            k1, k2, cin, _ = layer["w"].shape
+            a, c = model._scales(k1 * k2 * cin)
+            patches = jax.lax.conv_general_dilated_patches(
+                z, (k1, k2), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            jw = jnp.einsum("nhwk,nhwc->nkc", patches, g)
+            jb = g.sum(axis=(1, 2))
+        else:
+            a, c = model._scales(layer["w"].shape[0])
+            jw = z[:, :, None] * g[:, None, :]
+            jb = g
+        cols += [a * jw.reshape(n, -1), c * jb.reshape(n, -1)]
+    return jnp.concatenate(cols, axis=1)
+
+
+@partial(jax.jit, static_argnames=("model",))
+def _conv_structured_ntk(model, params, x1, x2):
+    j1 = _conv_jacobian(model, params, x1)
+    j2 = j1 if x2 is None else _conv_jacobian(model, params, x2)
+    return j1 @ j2.T
+
+
 # -------------------------------------------------------------------------- jacobian
 
 @partial(jax.jit, static_argnames=("apply_fn",))
@@ -170,28 +288,125 @@ def _jacobian_block_size(p: int, itemsize: int, memory_budget: int) -> int:
     return max(1, int(memory_budget // (p * itemsize)))
 
 
+def _leaf_grads(apply_fn, params, group, x):
+    """Per-sample gradients of f with respect to the leaves ``group`` (indices into
+    ``tree_leaves(params)``) only, as one matrix of shape (b, Σ sizes)."""
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+
+    def f(chosen, xi):
+        new = list(leaves)
+        for index, leaf in zip(group, chosen):
+            new[index] = leaf
+        return apply_fn(jax.tree_util.tree_unflatten(treedef, new), xi[None])[0]
+
+    grads = jax.vmap(jax.grad(f), in_axes=(None, 0))([leaves[i] for i in group], x)
+    flat = [g.reshape(x.shape[0], -1) for g in grads]
+    return flat[0] if len(flat) == 1 else jnp.concatenate(flat, axis=1)
+
+
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    """Split range(n) into the fewest blocks of at most ``size``, of nearly equal sizes."""
+    count = max(1, math.ceil(n / size))
+    edges = [round(k * n / count) for k in range(count + 1)]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _jacobian_plan(params, n1, n2, itemsize, memory_budget):
+    """Groups of leaves, each with its sample blocks: ((leaf indices), x1 blocks, x2 blocks).
+
+    Leaves whose per-sample gradients for all ``max(n1, n2)`` samples fit in
+    ``memory_budget`` together are grouped (one backward pass for the group, one
+    Gram product); a leaf too large for that is a group of its own, split into
+    blocks of ``b`` samples, ``b`` the most that fit. A group's block holds at most
+    ``memory_budget`` bytes; at most two blocks (one of x1, one of x2) are alive
+    at a time.
+    """
+    n = max(n1, n2)
+    sizes = [max(1, int(np.size(leaf))) for leaf in jax.tree_util.tree_leaves(params)]
+    capacity = max(1, int(memory_budget // (n * itemsize)))  # parameters per full group
+    plan, group, used = [], [], 0
+    for index, size in enumerate(sizes):
+        if size > capacity:
+            b = _jacobian_block_size(size, itemsize, memory_budget)
+            plan.append(((index,), tuple(_blocks(n1, b)), tuple(_blocks(n2, b))))
+            continue
+        if used + size > capacity:
+            plan.append((tuple(group), ((0, n1),), ((0, n2),)))
+            group, used = [], 0
+        group.append(index)
+        used += size
+    if group:
+        plan.append((tuple(group), ((0, n1),), ((0, n2),)))
+    return tuple(plan)
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "plan", "symmetric"))
+def _jacobian_kernel(apply_fn, params, x1, x2, plan, symmetric):
+    """Θ = Σ_leaves Σ_blocks J1[leaf, block] J2[leaf, block]ᵀ in one compiled program.
+
+    The sum runs over parameter leaves first: each leaf's per-sample gradients of
+    all samples (when they fit) are formed once and contracted at once, so every
+    Jacobian entry is formed about once and each Gram product is a large matrix
+    product (2 n1 n2 flops per formed entry pair). An optimization barrier makes the
+    next leaf's gradients wait for the running kernel, so only one leaf's blocks
+    are alive at a time. ``symmetric``: x2 is x1; only blocks on and above the
+    diagonal are contracted and the rest mirrored.
+    """
+    n1, n2 = x1.shape[0], x2.shape[0]
+    dtype = _result_dtype(params, x1)
+    kernel = jnp.zeros((n1, n2), dtype)
+    for group, rows, cols in plan:
+        kernel, x1, x2 = jax.lax.optimization_barrier((kernel, x1, x2))
+        carry = None
+        for bi, (r0, r1) in enumerate(rows):
+            j1 = carry if carry is not None else _leaf_grads(apply_fn, params, group,
+                                                             x1[r0:r1])
+            carry = None
+            # Symmetric: the diagonal block, then the columns right to left, so that the
+            # last gradients formed (block bi + 1) are the next row's: each block of
+            # per-sample gradients is formed once per row block after it, not twice.
+            order = ([bi, *range(len(cols) - 1, bi, -1)] if symmetric
+                     else range(len(cols)))
+            for bj in order:
+                c0, c1 = cols[bj]
+                j2 = j1 if (symmetric and bj == bi) else _leaf_grads(
+                    apply_fn, params, group, x2[c0:c1])
+                block = jax.lax.dot_general(j1, j2, (((1,), (1,)), ((), ())))
+                kernel = kernel.at[r0:r1, c0:c1].add(block)
+                if symmetric and bj > bi:
+                    kernel = kernel.at[c0:c1, r0:r1].add(block.T)
+                    if bj == bi + 1:
+                        carry = j2
+    return kernel
+
+
+def _jacobian_plan_work(params, plan, symmetric):
+    """(Gram FLOPs, samples whose gradients are formed, largest block in numbers) of a plan,
+    counted as :func:`_jacobian_kernel` runs it."""
+    sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
+    gram, rows, largest = 0.0, 0, 0
+    for group, row_blocks, col_blocks in plan:
+        s = sum(sizes[i] for i in group)
+        for bi, (r0, r1) in enumerate(row_blocks):
+            largest = max(largest, (r1 - r0) * s)
+            if not (symmetric and bi > 0):   # symmetric: row bi > 0 reuses a column block
+                rows += r1 - r0
+            for bj, (c0, c1) in enumerate(col_blocks):
+                if symmetric and bj < bi:
+                    continue
+                gram += 2.0 * (r1 - r0) * (c1 - c0) * s
+                largest = max(largest, (c1 - c0) * s)
+                if not (symmetric and bj == bi):
+                    rows += c1 - c0
+    return gram, rows, largest
+
+
 def _jacobian_ntk(apply_fn, params, x1, x2, memory_budget):
-    p = param_count(params)
     itemsize = np.dtype(_result_dtype(params, x1)).itemsize
-    b = _jacobian_block_size(p, itemsize, memory_budget)
     symmetric = x2 is None
     x2_ = x1 if symmetric else x2
-    n1, n2 = x1.shape[0], x2_.shape[0]
-    if n1 <= b and n2 <= b:
-        j1 = _per_sample_grads(apply_fn, params, x1)
-        j2 = j1 if symmetric else _per_sample_grads(apply_fn, params, x2_)
-        return _contract(j1, j2)
-    rows = []
-    for i in range(0, n1, b):
-        j1 = _per_sample_grads(apply_fn, params, x1[i:i + b])
-        cols = []
-        for j in range(0, n2, b):
-            if symmetric and j == i:
-                cols.append(_contract(j1, j1))
-            else:
-                cols.append(_contract(j1, _per_sample_grads(apply_fn, params, x2_[j:j + b])))
-        rows.append(jnp.concatenate(cols, axis=1))
-    return jnp.concatenate(rows, axis=0)
+    plan = _jacobian_plan(params, x1.shape[0], x2_.shape[0], itemsize, memory_budget)
+    return _jacobian_kernel(apply_fn, params, x1, x2_, plan, symmetric)
 
 
 # ------------------------------------------------------------------------------ ntvp
@@ -207,13 +422,25 @@ def _matvec_fn(apply_fn, params, x1, x2):
 
 @partial(jax.jit, static_argnames=("apply_fn", "columns"))
 def _ntvp_ntk(apply_fn, params, x1, x2, columns):
+    """Columns of Θ by NTK-vector products (Novak et al. 2022, sec. 3.2).
+
+    The forward pass through f(X2) (for the VJP) and the linearization of f(X1)
+    (for the JVP) are done once, outside the loop over blocks of ``columns``
+    basis vectors; each block is one batched VJP followed by one batched JVP.
+    """
     n2 = x2.shape[0]
-    matvec = _matvec_fn(apply_fn, params, x1, x2)
+    _, vjp = jax.vjp(lambda p: apply_fn(p, x2), params)
+    _, jvp = jax.linearize(lambda p: apply_fn(p, x1), params)
+
+    def column_block(v):
+        return jax.vmap(lambda e: jvp(vjp(e)[0]))(v)
+
     eye = jnp.eye(n2, dtype=_result_dtype(params, x2))
+    if columns >= n2:
+        return column_block(eye).T
     n_pad = (-n2) % columns
     basis = jnp.concatenate([eye, jnp.zeros((n_pad, n2), eye.dtype)])
-    blocks = basis.reshape(-1, columns, n2)
-    out = jax.lax.map(jax.vmap(matvec), blocks)  # (blocks, columns, n1)
+    out = jax.lax.map(column_block, basis.reshape(-1, columns, n2))  # (blocks, columns, n1)
     return out.reshape(-1, x1.shape[0])[:n2].T
 
 
@@ -254,13 +481,13 @@ def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
             forward = float(analysis["flops"])
     except Exception:  # cost analysis is best effort; fall back to 2p
         pass
-    b = min(max(n1, n2), _jacobian_block_size(p, itemsize, memory_budget))
-    n_blocks1, n_blocks2 = math.ceil(n1 / b), math.ceil(n2 / b)
-    recompute = 1 if n_blocks1 == n_blocks2 == 1 else n_blocks1
+    plan = _jacobian_plan(params, n1, n2, itemsize, memory_budget)
+    gram, rows, largest = _jacobian_plan_work(params, plan, x2 is None)
     costs = {
         "jacobian": {
-            "flops": 3 * forward * (n1 + recompute * n2) + 2.0 * n1 * n2 * p,
-            "bytes": 2.0 * b * p * itemsize + n1 * n2 * itemsize,
+            # Each block of per-sample gradients costs a forward and a backward pass.
+            "flops": 3 * forward * rows + gram,
+            "bytes": 2.0 * largest * itemsize + n1 * n2 * itemsize,
             "available": True,
         },
         "ntvp": {
@@ -269,8 +496,17 @@ def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
             "available": True,
         },
     }
-    mlp = _mlp_of(apply_fn)
-    if mlp is not None:
+    mlp = _structured_model_of(apply_fn)
+    if mlp is not None and not isinstance(mlp, MLP):
+        # One forward and one backward pass of each distinct input set, the patch
+        # products (about one more forward pass), one Gram product of the (n, p) Jacobians.
+        n_fwd = n1 if x2 is None else n1 + n2
+        costs["structured"] = {
+            "flops": 4 * forward * n_fwd + 2.0 * n1 * n2 * p,
+            "bytes": 2.0 * n_fwd * (p + forward / 2) * itemsize + n1 * n2 * itemsize,
+            "available": True,
+        }
+    elif mlp is not None:
         # Forward on each distinct input set, back-propagation of the sensitivities
         # (not needed through the first layer), one Gram product per H and per G.
         sizes = mlp.layer_sizes(x1.shape[1])
@@ -289,6 +525,8 @@ def ntk_cost(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
 
 
 def _choose_method(apply_fn, params, x1, x2, memory_budget) -> str:
+    # Only the MLP rule is faster than the Jacobian contraction; the convolutional
+    # rule measured 0.5-0.6x of it at the book's sizes (benchmarks/README.md).
     if _mlp_of(apply_fn) is not None:
         return "structured"
     p = param_count(params)
@@ -313,7 +551,7 @@ def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
       method: ``"auto"``, ``"jacobian"``, ``"ntvp"`` or ``"structured"``; see the
         module docstring for each method's time and memory.
       memory_budget: bytes allowed for one block of per-sample gradients
-        (``"jacobian"``); also steers ``"auto"``.
+        (``"jacobian"``; at most two blocks are alive at once); also steers ``"auto"``.
       columns: kernel columns computed at once by ``"ntvp"``.
       shard: shard the rows across devices; ``None`` shards when JAX sees more
         than one device.
@@ -326,11 +564,12 @@ def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
     memory_budget = check_int("memory_budget", memory_budget, minimum=1)
     columns = check_int("columns", columns, minimum=1)
     sharded = _should_shard(shard)
-    mlp = _mlp_of(apply_fn)
+    mlp = _structured_model_of(apply_fn)
     if method == "structured" and mlp is None:
         raise ValueError(
             "method='structured' needs the per-layer structure of the model, which is known "
-            f"only for lplr_core.models.MLP (pass mlp.apply); got apply_fn={describe(apply_fn)}. "
+            "only for lplr_core.models.MLP, CNN and ResNetCNN (pass model.apply); got "
+            f"apply_fn={describe(apply_fn)}. "
             "Use method='jacobian', 'ntvp' or 'auto' for other functions.")
     if method == "auto":
         method = _choose_method(apply_fn, params, x1, x2, memory_budget)
@@ -358,7 +597,9 @@ def empirical_ntk(apply_fn: Callable, params: Any, x1: Any, x2: Any = None, *,
 def _local_kernel(apply_fn, mlp, method, memory_budget, columns, params, x1, x2):
     """Θ(x1, x2) on one device (x2 None: the symmetric case, computed once)."""
     if method == "structured":
-        return _structured_ntk(mlp, params, x1, x2)
+        if isinstance(mlp, MLP):
+            return _structured_ntk(mlp, params, x1, x2)
+        return _conv_structured_ntk(mlp, params, x1, x2)
     if method == "jacobian":
         return _jacobian_ntk(apply_fn, params, x1, x2, memory_budget)
     return _ntvp_ntk(apply_fn, params, x1, x1 if x2 is None else x2, columns)
@@ -386,14 +627,16 @@ def kernel_fn(apply_fn: Callable, method: str = "auto", *, columns: int = 16) ->
     ``"jacobian"`` otherwise.
     """
     method = check_choice("method", method, NTK_METHODS)
-    mlp = _mlp_of(apply_fn)
+    mlp = _structured_model_of(apply_fn)
     if method == "structured" and mlp is None:
-        raise ValueError("method='structured' is available only for lplr_core.models.MLP; "
-                         f"got apply_fn={describe(apply_fn)}")
+        raise ValueError("method='structured' is available only for lplr_core.models.MLP, CNN "
+                         f"and ResNetCNN; got apply_fn={describe(apply_fn)}")
     if method == "auto":
-        method = "structured" if mlp is not None else "jacobian"
+        method = "structured" if isinstance(mlp, MLP) else "jacobian"
     if method == "structured":
-        return lambda params, x: _symmetrize(_structured_ntk(mlp, params, x, None))
+        if isinstance(mlp, MLP):
+            return lambda params, x: _symmetrize(_structured_ntk(mlp, params, x, None))
+        return lambda params, x: _symmetrize(_conv_structured_ntk(mlp, params, x, None))
     if method == "jacobian":
         def jacobian_kernel(params, x):
             jac = _per_sample_grads(apply_fn, params, x)

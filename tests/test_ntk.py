@@ -310,6 +310,12 @@ def test_user_defined_apply_fn(name):
         k12 = empirical_ntk(apply_fn, params, x1, x2, method=method, shard=False)
         assert rel_err(k11, want_11) < 1e-10, method
         assert rel_err(k12, want_12) < 1e-10, method
+    if name in ("cnn", "resnet"):   # the convolutional models have a structured rule
+        k11 = empirical_ntk(apply_fn, params, x1, method="structured", shard=False)
+        k12 = empirical_ntk(apply_fn, params, x1, x2, method="structured", shard=False)
+        assert rel_err(k11, want_11) < 1e-10
+        assert rel_err(k12, want_12) < 1e-10
+        return
     with pytest.raises(ValueError, match="structured"):
         empirical_ntk(apply_fn, params, x1, method="structured", shard=False)
 
@@ -417,26 +423,50 @@ def test_blocked_jacobian_equals_unblocked(rows_per_block, n1, n2):
 
 
 def test_blocked_jacobian_respects_memory_budget(monkeypatch):
-    """Every block of per-sample gradients holds at most memory_budget bytes."""
+    """Every block of per-sample gradients holds at most memory_budget bytes, and a
+    leaf too large for the budget is split into blocks of samples."""
     model, params, p = _blocked_case()
     budget = 3 * p * 8
-    rows = []
-    original = ntk_module._per_sample_grads
+    sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
+    blocks = []   # (rows, parameters) of every block of per-sample gradients formed
+    original = ntk_module._leaf_grads
 
-    def spy(apply_fn, params_, x):
-        rows.append(x.shape[0])
-        return original(apply_fn, params_, x)
+    def spy(apply_fn, params_, group, x):
+        blocks.append((x.shape[0], sum(sizes[i] for i in group)))
+        return original(apply_fn, params_, group, x)
 
-    monkeypatch.setattr(ntk_module, "_per_sample_grads", spy)
+    monkeypatch.setattr(ntk_module, "_leaf_grads", spy)
     x1, x2 = _x(10, 3, 50), _x(7, 3, 51)
     refs = ref_pair(model.apply, params, x1, x2)
     for x2_, key in ((None, None), (x2, "x2")):
-        rows.clear()
+        blocks.clear()
+        ntk_module._jacobian_kernel.clear_cache()   # the spy runs while tracing
         k = empirical_ntk(model.apply, params, x1, x2_, method="jacobian",
                           memory_budget=budget, shard=False)
         assert rel_err(k, refs[key]) < 1e-10
-        assert len(rows) >= 4, rows
-        assert max(rows) * p * 8 <= budget, rows
+        assert blocks, "no gradient block traced"
+        assert max(r * s * 8 for r, s in blocks) <= budget, blocks
+        assert sum(s for _, s in blocks) > p, blocks          # some leaf in several blocks
+        assert min(r for r, _ in blocks) < x1.shape[0], blocks
+
+
+def test_jacobian_plan_covers_every_leaf_and_sample_once():
+    """The plan's groups partition the leaves, and each group's blocks partition the samples."""
+    model, params, p = _blocked_case()
+    sizes = [int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(params)]
+    for budget in (8, 3 * p * 8, 40 * 8 * 10, 1 << 30):
+        plan = ntk_module._jacobian_plan(params, 10, 7, 8, budget)
+        assert sorted(i for group, _, _ in plan for i in group) == list(range(len(sizes)))
+        for group, rows, cols in plan:
+            for blocks, n in ((rows, 10), (cols, 7)):
+                assert blocks[0][0] == 0 and blocks[-1][1] == n
+                assert all(a[1] == b[0] for a, b in zip(blocks[:-1], blocks[1:]))
+                s = sum(sizes[i] for i in group)
+                rows = max(b - a for a, b in blocks)
+                assert len(blocks) == 1 or rows == 1 or rows * s * 8 <= budget
+    # A budget for everything gives one group of all leaves, one block.
+    assert ntk_module._jacobian_plan(params, 10, 7, 8, 1 << 30) == (
+        (tuple(range(len(sizes))), ((0, 10),), ((0, 7),)),)
 
 
 # ---------------------------------------------------------------------------
@@ -894,3 +924,79 @@ def test_ntvp_columns_do_not_change_the_kernel():
         got = empirical_ntk(apply_fn, params, x1, x2_, method="ntvp", columns=columns,
                             shard=False)
         assert rel_err(got, refs[key]) < 1e-10, columns
+
+
+# ---------------------------------------------------------------------------
+# 12. The structured rule for the convolutional models
+# ---------------------------------------------------------------------------
+
+CONV_ZOO = [
+    lambda: CNN((3, 4), (6, 6, 2), "tanh", w_std=1.3, b_std=0.2),
+    lambda: CNN((2,), (5, 5, 1), "relu", "standard", kernel_size=2),
+    lambda: CNN((2, 3, 2), (8, 8, 1), "softplus", "standard", kernel_size=3),
+    lambda: ResNetCNN(3, 2, (4, 4, 2), "gelu"),
+    lambda: ResNetCNN(2, 2, (5, 5, 1), "erf", "standard", pool_every=2),
+    lambda: ResNetCNN(2, 0, (3, 3, 1), "linear", kernel_size=1),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CONV_ZOO)))
+def test_conv_structured_equals_jacobian_float64(case):
+    """Every shape family, both parameterizations, several activations, x1 != x2."""
+    model = CONV_ZOO[case]()
+    d = model.input_dim
+    params = _np_like_init(model, d, 40 + case)
+    x1, x2 = _x(5, d, 60 + case), _x(3, d, 70 + case)
+    for x2_ in (None, x2):
+        want = empirical_ntk(model.apply, params, x1, x2_, method="jacobian", shard=False)
+        got = empirical_ntk(model.apply, params, x1, x2_, method="structured", shard=False)
+        assert got.dtype == jnp.float64 and got.shape == want.shape
+        assert rel_err(got, want) < 1e-10, (model, x2_ is None, rel_err(got, want))
+
+
+def test_conv_structured_matches_independent_reference():
+    model = CONV_ZOO[1]()
+    params = _np_like_init(model, model.input_dim, 5)
+    x1, x2 = _x(4, model.input_dim, 80), _x(3, model.input_dim, 81)
+    refs = ref_pair(model.apply, params, x1, x2)
+    for x2_, key in ((None, None), (x2, "x2")):
+        got = empirical_ntk(model.apply, params, x1, x2_, method="structured", shard=False)
+        assert rel_err(got, refs[key]) < 1e-10
+    k = ntk_module.kernel_fn(model.apply, "structured")(params, x1)
+    assert rel_err(k, refs[None]) < 1e-10
+
+
+def test_conv_auto_uses_the_jacobian_contraction(monkeypatch):
+    """'auto' keeps the Jacobian contraction for the conv models (faster at the book's sizes)."""
+    model = CONV_ZOO[0]()
+    params = _np_like_init(model, model.input_dim, 6)
+    x = _x(4, model.input_dim, 82)
+    called = []
+    monkeypatch.setattr(ntk_module, "_conv_structured_ntk",
+                        lambda *a: called.append(1) or (_ for _ in ()).throw(AssertionError))
+    empirical_ntk(model.apply, params, x, shard=False)
+    assert not called
+
+
+def test_structured_rejects_other_convolutional_callables():
+    model = CONV_ZOO[0]()
+    params = _np_like_init(model, model.input_dim, 7)
+    x = _x(3, model.input_dim, 83)
+    with pytest.raises(ValueError, match="structured"):
+        empirical_ntk(lambda p, x_: model.apply(p, x_), params, x, method="structured",
+                      shard=False)
+
+
+def test_ntk_cost_jacobian_and_conv_structured():
+    """With one group and one block, the Jacobian cost is 3 F (n1 + n2) + 2 n1 n2 p (F
+    from XLA's count of one forward pass); the conv models report a structured cost."""
+    from lplr_core import ntk_cost
+    model, params, p = _blocked_case()
+    x1, x2 = _x(6, 3, 84), _x(4, 3, 85)
+    forward = float(jax.jit(model.apply).lower(params, x1[:1]).compile().cost_analysis()["flops"])
+    cost = ntk_cost(model.apply, params, x1, x2)["jacobian"]
+    assert cost["flops"] == pytest.approx(3 * forward * 10 + 2 * 6 * 4 * p)
+    conv = CONV_ZOO[0]()
+    cparams = _np_like_init(conv, conv.input_dim, 8)
+    c = ntk_cost(conv.apply, cparams, _x(3, conv.input_dim, 86))["structured"]
+    assert c["available"] and math.isfinite(c["flops"]) and c["flops"] > 0
