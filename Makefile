@@ -2,6 +2,7 @@
 #   make test   -- installs a local virtual environment and runs the whole test suite
 #   make book   -- vendors plotly.js + MathJax, builds the book into _build/html
 #   make student -- the same book without solutions (for a course), in _build/student
+#   make lab    -- JupyterLab (with jupyterlab-myst) on the notebooks, on 127.0.0.1
 # Everything is installed into .venv from the pinned requirements.txt.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test test-core test-notebooks bench bench-quick bench-widgets data clean book book-vendor book-clean student
+.PHONY: venv test test-core test-notebooks test-lab lab bench bench-quick bench-widgets data clean book book-vendor book-clean student
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,21 +21,34 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# The whole suite: core, viz and notebook guards; nbval over every notebook; a fresh
-# book build and student edition with warnings as errors; then the built sites in a real browser.
+# The whole suite: core, viz and notebook guards; nbval over every notebook; chapter 1 in a real
+# JupyterLab; a fresh book build and student edition with warnings as errors; then the built sites
+# in a real browser.
 NBVAL := $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: venv
-	$(PY) -m pytest tests --ignore=tests/browser
+	$(PY) -m pytest tests --ignore=tests/browser --ignore=tests/jupyterlab
 	$(NBVAL)
+	$(PY) -m pytest tests/jupyterlab
 	$(MAKE) --no-print-directory book-clean book student
 	$(PY) -m pytest tests/browser
 
 test-core: venv
-	$(PY) -m pytest tests --ignore=tests/browser -m "not slow"
+	$(PY) -m pytest tests --ignore=tests/browser --ignore=tests/jupyterlab -m "not slow"
+
+# A theory notebook in a real JupyterLab (Chromium): rendered MyST, Run All, the live panel's
+# sliders; screenshots in _build/jupyterlab (minutes).
+test-lab: venv
+	$(PY) -m pytest tests/jupyterlab
 
 test-notebooks: venv
 	$(NBVAL)
+
+# JupyterLab on the notebooks, from .venv, bound to 127.0.0.1 (--allow-root only when root).
+LAB_PORT ?= 8888
+lab: venv
+	JAX_PLATFORMS=$${JAX_PLATFORMS:-cpu} $(VENV)/bin/jupyter-lab --ip 127.0.0.1 --port $(LAB_PORT) \
+		--ServerApp.root_dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: venv
 	$(PY) benchmarks/bench_core.py
