@@ -21,6 +21,15 @@ Four floors, each reported as a measured ratio next to its floor with PASS/FAIL:
    MLP((256,)), 1000 steps, ``record_every=10`` is >= 3x faster than a Python
    loop over a jitted step with a jitted record every 10 steps pulled to host.
 
+5. Issue 11 section 1, the generic paths: (a) ``method="jacobian"`` on MLP
+   784-1024-1024-1, n=512, at >= 0.5 of the best float32 matmul rate measured
+   before and after it, on its own FLOP count (:func:`jacobian_flops`); (b)
+   ``method="ntvp"`` at least as fast as NTK-vector products written from Novak
+   et al. 2022 (:func:`_novak_ntvp`; neural-tangents itself does not run on this
+   jax); (c) ``method="structured"`` for ``CNN`` and ``ResNetCNN`` at the book's
+   sizes >= 10x ``method="jacobian"``. Every ratio is measured in the same run,
+   with at least 3 repeats or interleaved rounds.
+
 Timing protocol: each measurement calls the function once to compile (reported
 as ``first_call_s``), then takes the median of ``repeats`` further calls, each
 ended with ``jax.block_until_ready``. The machine may be shared and noisy, so
@@ -56,6 +65,10 @@ SIZES = {
         "memory": dict(n=1000, d=784, widths=(4096, 4096)),
         "gd": dict(n=256, d=784, widths=(256,), steps=1000, record_every=10, ntk_every=100),
         "gd_small": dict(n=64, d=16, widths=(32,), steps=1000, record_every=10),
+        "generic": dict(jac_n=512, jac_d=784, jac_widths=(1024, 1024),
+                        ntvp_n=64, ntvp_d=784, ntvp_widths=(256, 256),
+                        conv_n=64, image_shape=(14, 14, 1), cnn_channels=(8, 16),
+                        resnet_channels=8, resnet_blocks=2),
     },
     "quick": {
         "speedup": dict(n=64, d=784, widths=(512, 512), ntvp_n=32, rounds=2),
@@ -63,6 +76,10 @@ SIZES = {
         "memory": dict(n=200, d=784, widths=(1024, 1024)),
         "gd": dict(n=64, d=784, widths=(64,), steps=200, record_every=10, ntk_every=100),
         "gd_small": dict(n=32, d=16, widths=(16,), steps=200, record_every=10),
+        "generic": dict(jac_n=128, jac_d=784, jac_widths=(256, 256),
+                        ntvp_n=32, ntvp_d=784, ntvp_widths=(128, 128),
+                        conv_n=16, image_shape=(14, 14, 1), cnn_channels=(4, 8),
+                        resnet_channels=4, resnet_blocks=1),
     },
 }
 
@@ -71,6 +88,10 @@ FLOORS = {
     "ntk_flop_fraction": 0.30,  # default NTK GFLOP/s / matmul GFLOP/s, at least
     "ntk_peak_rss_bytes": 2 * GIB,  # at most
     "gd_speedup": 3.0,          # python loop time / gradient_descent time, at least
+    # issue 11 section 1: the generic paths
+    "jacobian_flop_fraction": 0.5,   # method="jacobian" GFLOP/s (own count) / matmul, at least
+    "ntvp_vs_reference": 1.0,        # reference NTVP time / method="ntvp" time, at least
+    "conv_structured_speedup": 10.0,  # method="jacobian" time / method="structured" time
 }
 
 
@@ -307,6 +328,163 @@ def bench_flops(cfg, repeats, log):
         "fraction_of_matmul": fraction, "fraction_of_matmul_kernel_only": rate_kernel / best_mm,
         "floor": floor, "pass": bool(fraction >= floor),
     }
+
+
+def jacobian_flops(params, n, plan, symmetric=True):
+    """FLOPs of ``method="jacobian"`` from its plan (lplr_core.ntk._jacobian_plan):
+    for every group of leaves of total size s and every contracted pair of sample blocks (rows r, cols c),
+    2 r c s for the Gram block; for every block of per-sample gradients formed, 3 forward
+    passes (forward + backward, F = 2 p per sample) per sample."""
+    import jax
+
+    leaves = jax.tree_util.tree_leaves(params)
+    p = sum(int(np.size(leaf)) for leaf in leaves)
+    gram, rows = 0.0, 0
+    for group, row_blocks, col_blocks in plan:
+        s = sum(int(np.size(leaves[i])) for i in group)
+        for bi, (r0, r1) in enumerate(row_blocks):
+            if not (symmetric and bi > 0):   # symmetric: row bi > 0 reuses column bi's
+                rows += r1 - r0
+            for bj, (c0, c1) in enumerate(col_blocks):
+                if symmetric and bj < bi:
+                    continue
+                gram += 2.0 * (r1 - r0) * (c1 - c0) * s
+                if not (symmetric and bj == bi):
+                    rows += c1 - c0
+    grads = 3.0 * 2.0 * p * rows
+    return {"gram": gram, "per_sample_grads": grads, "total": gram + grads,
+            "gradient_rows_formed": rows, "full_contraction_2n2p": 2.0 * n * n * p}
+
+
+def _matmul_rates(repeats):
+    import jax
+    import jax.numpy as jnp
+
+    mm = jax.jit(lambda a, b: a @ b)
+    key = jax.random.PRNGKey(2)
+    out = {}
+    for m_, k_, n_ in [(1024, 1024, 1024), (512, 1024, 512)]:
+        a = jax.random.normal(key, (m_, k_), jnp.float32)
+        b = jax.random.normal(key, (k_, n_), jnp.float32)
+        t, _ = timed(lambda: mm(a, b), max(repeats, 7))
+        f = 2.0 * m_ * k_ * n_
+        out[f"{m_}x{k_}@{k_}x{n_}"] = {"flops": f, **t, "gflops_per_s": f / t["median_s"] / 1e9}
+    return out
+
+
+def _novak_ntvp(apply_fn):
+    """Reference NTK-vector products, written from Novak et al. 2022 (neural-tangents'
+    ``NtkImplementation.NTK_VECTOR_PRODUCTS``): one VJP through f(X2), then all n2
+    basis cotangents at once, vmapped, each followed by a JVP through f(X1)."""
+    import jax
+    import jax.numpy as jnp
+
+    @jax.jit
+    def ntk(params, x1, x2):
+        _, vjp = jax.vjp(lambda p: apply_fn(p, x2), params)
+
+        def column(e):
+            (tangent,) = vjp(e)
+            return jax.jvp(lambda p: apply_fn(p, x1), (params,), (tangent,))[1]
+
+        return jax.vmap(column)(jnp.eye(x2.shape[0], dtype=x2.dtype)).T
+
+    return ntk
+
+
+def bench_generic(cfg, repeats, log):
+    """Issue 11 section 1: the generic NTK paths.
+
+    (a) ``method="jacobian"``'s FLOP rate on its own FLOP count (:func:`jacobian_flops`)
+        over the best float32 matmul rate measured before and after it, in the same run;
+    (b) ``method="ntvp"`` against :func:`_novak_ntvp` (interleaved rounds);
+    (c) ``method="structured"`` for CNN and ResNetCNN against ``method="jacobian"``
+        (interleaved rounds), with the kernels' agreement.
+    """
+    import jax
+    import jax.numpy as jnp
+    import lplr_core.ntk as ntk_module
+    from lplr_core import CNN, MLP, ResNetCNN, empirical_ntk, param_count
+
+    out = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}}
+
+    # (a) jacobian FLOP rate
+    n, d, widths = cfg["jac_n"], cfg["jac_d"], cfg["jac_widths"]
+    mlp = MLP(widths)
+    params = mlp.init(0, d)
+    x = _data(n, d)
+    log(f"[5a] jacobian FLOP rate: MLP {d}-{'-'.join(map(str, widths))}-1, n={n}")
+    plan = ntk_module._jacobian_plan(params, n, n, 4, ntk_module.DEFAULT_MEMORY_BUDGET)
+    fl = jacobian_flops(params, n, plan)
+    mm_before = _matmul_rates(repeats)
+    t_jac, _ = timed(lambda: empirical_ntk(mlp.apply, params, x, method="jacobian",
+                                           shard=False), repeats)
+    mm_after = _matmul_rates(repeats)
+    best_mm = max(v["gflops_per_s"] for v in (*mm_before.values(), *mm_after.values()))
+    rates = [fl["total"] / t / 1e9 for t in t_jac["times_s"]]
+    frac = fl["total"] / t_jac["median_s"] / 1e9 / best_mm
+    log(f"    FLOPs (own count) {fl['total']:.4g} (2 n^2 p = {fl['full_contraction_2n2p']:.4g}); "
+        f"{t_jac['median_s']:.2f} s median of {t_jac['times_s']}; "
+        f"matmul best {best_mm:.1f} GFLOP/s -> {frac:.2f}")
+    out["jacobian"] = {"plan": [[list(g), list(map(list, r)), list(map(list, c))]
+                                for g, r, c in plan],
+                       "flops": fl, "time": t_jac, "gflops_per_s_each_repeat": rates,
+                       "matmul_before": mm_before, "matmul_after": mm_after,
+                       "matmul_reference_gflops_per_s": best_mm,
+                       "fraction_of_matmul": frac,
+                       "fraction_of_matmul_spread": [min(rates) / best_mm, max(rates) / best_mm],
+                       "floor": FLOORS["jacobian_flop_fraction"],
+                       "pass": bool(frac >= FLOORS["jacobian_flop_fraction"])}
+
+    # (b) ntvp vs the reference formulation
+    n, d, widths = cfg["ntvp_n"], cfg["ntvp_d"], cfg["ntvp_widths"]
+    mlp = MLP(widths)
+    params = mlp.init(0, d)
+    x = _data(n, d)
+    log(f"[5b] ntvp vs reference NTVP: MLP {d}-{'-'.join(map(str, widths))}-1, n={n}")
+    ref = _novak_ntvp(mlp.apply)
+    stats, outs = timed_interleaved({
+        "ntvp": lambda: empirical_ntk(mlp.apply, params, x, x, method="ntvp", shard=False),
+        "reference": lambda: ref(params, x, x)}, max(repeats, 3))
+    ratio = paired_ratio(stats["reference"], stats["ntvp"])
+    ratios = [a / b for a, b in zip(stats["reference"]["times_s"], stats["ntvp"]["times_s"])]
+    err = rel_max_err(outs["ntvp"], outs["reference"])
+    log(f"    ntvp {stats['ntvp']['median_s']:.3f} s, reference {stats['reference']['median_s']:.3f} s"
+        f" -> reference/ntvp {ratio:.2f} (rounds {[round(r, 2) for r in ratios]}); err {err:.1e}")
+    out["ntvp"] = {"time_ntvp": stats["ntvp"], "time_reference": stats["reference"],
+                   "ratio_reference_over_ntvp": ratio, "ratio_each_round": ratios,
+                   "rel_max_err": err, "floor": FLOORS["ntvp_vs_reference"],
+                   "pass": bool(ratio >= FLOORS["ntvp_vs_reference"] and err < 1e-4)}
+
+    # (c) structured conv rules vs the generic Jacobian contraction
+    n, shape = cfg["conv_n"], tuple(cfg["image_shape"])
+    models = {"cnn": CNN(cfg["cnn_channels"], shape),
+              "resnet": ResNetCNN(cfg["resnet_channels"], cfg["resnet_blocks"], shape)}
+    for name, model in models.items():
+        params = model.init(0, model.input_dim)
+        x = _data(n, model.input_dim)
+        log(f"[5c] {model!r}, n={n}, p={param_count(params)}: structured vs jacobian")
+        stats, outs = timed_interleaved({
+            "jacobian": lambda: empirical_ntk(model.apply, params, x, method="jacobian",
+                                              shard=False),
+            "structured": lambda: empirical_ntk(model.apply, params, x, method="structured",
+                                                shard=False)}, max(repeats, 3))
+        ratio = paired_ratio(stats["jacobian"], stats["structured"])
+        ratios = [a / b for a, b in zip(stats["jacobian"]["times_s"],
+                                        stats["structured"]["times_s"])]
+        err = rel_max_err(outs["structured"], outs["jacobian"])
+        log(f"    jacobian {stats['jacobian']['median_s'] * 1e3:.1f} ms, structured "
+            f"{stats['structured']['median_s'] * 1e3:.2f} ms -> {ratio:.1f}x "
+            f"(rounds {[round(r, 1) for r in ratios]}); err {err:.1e}")
+        out[f"conv_{name}"] = {"model": repr(model), "p": param_count(params),
+                               "time_jacobian": stats["jacobian"],
+                               "time_structured": stats["structured"], "speedup": ratio,
+                               "speedup_each_round": ratios, "rel_max_err": err,
+                               "floor": FLOORS["conv_structured_speedup"],
+                               "pass": bool(ratio >= FLOORS["conv_structured_speedup"]
+                                            and err < 1e-4)}
+    out["pass"] = all(out[k]["pass"] for k in ("jacobian", "ntvp", "conv_cnn", "conv_resnet"))
+    return out
 
 
 _MEMORY_CHILD = textwrap.dedent(r"""
@@ -641,6 +819,24 @@ def table(results):
         rows.append((f"  (info) GD small n={c['n']} d={c['d']} w={c['widths'][0]}",
                      f"{gs['speedup']:.2f}x ({gs['time_python_loop']['median_s']:.2f} / "
                      f"{gs['time_gradient_descent']['median_s']:.3f} s)", "", None))
+    gen = results.get("generic")
+    if gen:
+        j = gen["jacobian"]
+        rows.append(("5a jacobian FLOP rate / matmul rate",
+                     f"{j['fraction_of_matmul']:.2f} (repeats "
+                     f"{j['fraction_of_matmul_spread'][0]:.2f}-{j['fraction_of_matmul_spread'][1]:.2f};"
+                     f" {j['time']['median_s']:.1f} s)", f">= {j['floor']:.2f}", j["pass"]))
+        v = gen["ntvp"]
+        rows.append(("5b ntvp: reference NTVP / ntvp time",
+                     f"{v['ratio_reference_over_ntvp']:.2f}x (rounds "
+                     f"{min(v['ratio_each_round']):.2f}-{max(v['ratio_each_round']):.2f})",
+                     f">= {v['floor']:.1f}x", v["pass"]))
+        for name in ("cnn", "resnet"):
+            c = gen[f"conv_{name}"]
+            rows.append((f"5c {name}: jacobian / structured time",
+                         f"{c['speedup']:.1f}x (rounds {min(c['speedup_each_round']):.1f}-"
+                         f"{max(c['speedup_each_round']):.1f}; err {c['rel_max_err']:.1e})",
+                         f">= {c['floor']:.0f}x", c["pass"]))
     if not rows:
         return "(no benchmarks run)"
     w0 = max(len(r[0]) for r in rows)
@@ -662,7 +858,7 @@ def main(argv=None):
                         help=f"JSON output path (default: {DEFAULT_OUT.relative_to(HERE.parent)})")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed repeats after the warm-up call (default 5, quick 3)")
-    parser.add_argument("--only", nargs="+", choices=("speedup", "flops", "memory", "gd"),
+    parser.add_argument("--only", nargs="+", choices=("speedup", "flops", "memory", "gd", "generic"),
                         help="run only these benchmarks")
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 1 when a floor fails")
@@ -671,7 +867,7 @@ def main(argv=None):
     mode = "quick" if args.quick else "full"
     sizes = SIZES[mode]
     repeats = args.repeats or (3 if args.quick else 5)
-    only = set(args.only or ("speedup", "flops", "memory", "gd"))
+    only = set(args.only or ("speedup", "flops", "memory", "gd", "generic"))
 
     def log(msg):
         print(msg, flush=True)
@@ -700,12 +896,30 @@ def main(argv=None):
     if "gd" in only:
         results["gd"] = bench_gd(sizes["gd"], repeats, log)
         results["gd_small"] = bench_gd(sizes["gd_small"], repeats, log, headline=False)
+    if "generic" in only:
+        results["generic"] = bench_generic(sizes["generic"], max(repeats, 3), log)
 
     env["loadavg_end"] = os.getloadavg()
     env["total_seconds"] = time.perf_counter() - t_start
     verdicts = {k: v["pass"] for k, v in results.items() if "pass" in v}
     report = {"mode": mode, "repeats": repeats, "floors": FLOORS, "environment": env,
               "results": results, "all_pass": all(verdicts.values()), "verdicts": verdicts}
+    if args.only and args.out.exists():
+        # A subset run keeps the other benchmarks' last results (marked as such).
+        try:
+            old = json.loads(args.out.read_text())
+        except (OSError, ValueError):
+            old = None
+        if isinstance(old, dict) and isinstance(old.get("results"), dict) \
+                and old.get("mode") == mode:
+            kept = sorted(set(old["results"]) - set(results))
+            for key in kept:
+                report["results"][key] = old["results"][key]
+                if key in old.get("verdicts", {}):
+                    verdicts[key] = old["verdicts"][key]
+            report["all_pass"] = all(verdicts.values())
+            report["kept_from_previous_run"] = {
+                "results": kept, "environment": old.get("environment")}
 
     log("")
     log(table(results))
