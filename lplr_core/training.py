@@ -68,12 +68,12 @@ __all__ = ["Trajectory", "gradient_descent", "gradient_descent_sweep", "sgd", "S
 _RECORD_FIELDS = ("loss", "grad_norm_sq", "drift", "pl_ratio")
 _NTK_FIELDS = ("lambda_min", "lambda_max", "kernel_drift")
 
-# Why a run was flagged (Trajectory.divergence), in the order they are tested at a step.
+#: Why a run was flagged (``Trajectory.divergence``), in the order they are tested at a step.
 DIVERGENCE_REASONS = ("nonfinite_loss", "nonfinite_gradient", "nonfinite_drift",
                       "nonfinite_pl_ratio", "nonfinite_ntk", "blowup")
 _REASON_CODE = {name: code for code, name in enumerate(DIVERGENCE_REASONS, start=1)}
-# Default blow-up factor, the same as lplr_core.objectives.gradient_descent_fn's: a run is
-# flagged once L_t - L* > BLOWUP * max(L_0 - L*, 1), long before float32 overflows (3e38).
+#: Default blow-up factor, the same as ``lplr_core.objectives.gradient_descent_fn``'s: a run
+#: is flagged once ``L_t - L* > BLOWUP * max(L_0 - L*, 1)``, long before float32 overflows.
 BLOWUP = 1e10
 
 
