@@ -230,3 +230,13 @@ def test_init_float64_without_x64(model):
         leaf = jax.tree_util.tree_leaves(model.init(0, D))[0]
         assert leaf.dtype == jnp.float32
     assert jax.tree_util.tree_leaves(model.init(0, D, dtype=jnp.float64))[0].dtype == jnp.float64
+
+
+@pytest.mark.parametrize("seed", ["9223372036854775807", str(2**63), "-1", "1.5"])
+def test_experiments_cli_rejects_seeds_jax_cannot_take(seed, capsys):
+    from lplr_core.experiments.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "width_ablation", "--fast", "--seed", seed])
+    assert exc.value.code == 2
+    assert "--seed" in capsys.readouterr().err

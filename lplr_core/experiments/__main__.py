@@ -23,6 +23,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # the experiments run in float64
 
+from lplr_core._validation import MAX_SEED
 from lplr_core import experiments as ex  # noqa: E402
 
 _EPILOG = ("Results go to data/results/<name>/<fast|full>[-seed<k>]/ in the repository "
@@ -53,13 +54,19 @@ def _progress_bar(name: str):
     return update, bar.close
 
 
+_MAX_CLI_SEED = MAX_SEED - 1024
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be a non-negative integer; got {value}")
+    # experiments derive further seeds as seed + k (k < 1024), each passed to
+    # jax.random.PRNGKey, which takes a signed 64-bit int
+    if not 0 <= value <= _MAX_CLI_SEED:
+        raise argparse.ArgumentTypeError(
+            f"--seed must be an integer in [0, {_MAX_CLI_SEED}]; got {value}")
     return value
 
 
