@@ -222,7 +222,7 @@
       var collides = m.legends.some(function (l) {
         return m.obstacles.some(function (o) { return overlap(l, o); }); });
       var misplaced = Math.abs((legendTop - m.fig.y0 + extraTop) - wantTop) > 3;
-      if (collides || misplaced || needH !== Math.round(newH)) {
+      if (collides || misplaced || Math.abs(needH - newH) > 3) {
         marginB += needH - newH;
         newH = needH;
         up['legend.yref'] = 'container';
@@ -295,6 +295,8 @@
     el._lplrPhone = phone;
     el._lplrTitleOffset = phone ? 6 : undefined;   // px from the top to the title, once moved
     var W = el.clientWidth || window.innerWidth;
+    el._lplrWidth = W;
+    if (lastWidth === null) lastWidth = window.innerWidth;
     var L = phone ? phoneLayout(layout, W) : layout;
     return newPlot.call(this, el, data, L, configFor(config, phone)).then(function (g) {
       return phone || collides(g) ? settle(g, 0) : g;
@@ -322,9 +324,13 @@
         }
       });
     });
+    var W = gd.parentElement ? gd.parentElement.clientWidth : window.innerWidth;
+    // A phone layout made for this width already (e.g. the first resize event a mobile
+    // browser sends while it settles on the viewport): nothing to redo.
+    if (phone && gd._lplrPhone && Math.abs(W - (gd._lplrWidth || 0)) < 2) return;
+    gd._lplrWidth = W;
     gd._lplrPhone = phone;
     gd._lplrTitleOffset = phone ? 6 : undefined;
-    var W = gd.parentElement ? gd.parentElement.clientWidth : window.innerWidth;
     var L = phone ? phoneLayout(base, W) : base;
     delete L.width;
     setHeight(gd, orig.height, orig.parentHeight);
@@ -334,9 +340,11 @@
     });
   }
 
-  var timer = null, lastWidth = window.innerWidth;
+  // lastWidth: the viewport's width when the first figure was laid out (a mobile browser
+  // may report another width while this script loads, in <head>).
+  var timer = null, lastWidth = null;
   window.addEventListener('resize', function () {
-    if (window.innerWidth === lastWidth) return;
+    if (lastWidth === null || window.innerWidth === lastWidth) return;
     lastWidth = window.innerWidth;
     clearTimeout(timer);
     timer = setTimeout(function () {
