@@ -335,7 +335,9 @@
     delete L.width;
     setHeight(gd, orig.height, orig.parentHeight);
     gd._lplrFix = false;
-    Plotly.react(gd, gd.data, L, configFor(orig.config, phone)).then(function (g) {
+    // A fresh draw (plotly's own newPlot, not react: react's update of a slider after a
+    // width change logged a rail of width -1).
+    newPlot.call(Plotly, gd, gd.data, L, configFor(orig.config, phone)).then(function (g) {
       return phone || collides(g) ? settle(g, 0) : g;
     });
   }
