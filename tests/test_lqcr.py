@@ -220,7 +220,8 @@ def test_path_rejects_bad_input(mlp_problem):
     with pytest.raises(TypeError, match="steps"):
         quasi_convexity_path(mlp.apply, params0, x, y, star, step_size=0.1, steps=2.5)
     with pytest.raises(ValueError, match="params_star"):
-        quasi_convexity_path(mlp.apply, params0, x, y, {"w": 1.0}, step_size=0.1, steps=3)
+        quasi_convexity_path(mlp.apply, params0, x, y, {"w": jnp.asarray(1.0)}, step_size=0.1,
+                             steps=3)
 
 
 # -------------------------------------------------------------------- sublinear_bound
@@ -347,3 +348,11 @@ def test_quartic_bounds_reject_bad_input():
     with pytest.raises(ValueError, match="steps"):
         quartic_gd_bounds(1.0, 0.01, -2)
     assert math.isfinite(quartic_gd_bounds(1.0, 1 / 12, 3)[0][-1])
+
+
+def test_path_names_params_star_for_python_number_leaves():
+    mlp = lc.MLP((4,), activation="tanh")
+    params0 = mlp.init(0, 3)
+    x, y = jnp.ones((5, 3)), jnp.ones(5)
+    with pytest.raises(TypeError, match="params_star"):
+        quasi_convexity_path(mlp.apply, params0, x, y, {"w": 1.0}, step_size=0.1, steps=3)
