@@ -79,8 +79,10 @@ parameterizations, radii 0.02-2): the bound on :math:`L_\Theta` is 3.3-20 times
 the largest ratio found by sampling and by gradient ascent on the ratio, and
 the bound on :math:`\beta` is 1.7-26 times the largest
 :math:`\|\nabla^2 L\|_{op}` found (the largest factors at the largest radius).
-The chapter "When does the theorem provably apply?" measures the same gap on
-MNIST digits, per width.
+On the book's MNIST set-up (chapter "When does the theorem provably apply?":
+32 pooled digits, erf, NTK parameterization) the proved :math:`L_\Theta` at the
+certified radius is 5.9, 7.4 and 8.4 times the ascent estimate at widths 256,
+1024 and 4096.
 """
 
 from __future__ import annotations
