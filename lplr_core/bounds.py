@@ -335,7 +335,9 @@ class TwoLayerBounds:
     def ntk_lipschitz(self, radius: float) -> float:
         r""":math:`L_\Theta(r)`: :math:`\|\Theta(\theta)-\Theta_0\|_{op} \le L_\Theta(r)\|\theta-\theta_0\|` on the ball."""
         r = _check_radius(radius)
-        lip = self.jacobian_lipschitz(r)
+        return self._ntk_lipschitz_from(self.jacobian_lipschitz(r), r)
+
+    def _ntk_lipschitz_from(self, lip: float, r: float) -> float:
         return float(_up(lip * (2.0 * self.jac_norm_upper + lip * r)))
 
     def smoothness(self, radius: float) -> float:
@@ -344,6 +346,11 @@ class TwoLayerBounds:
 
     def mu_and_smoothness(self, radius: float) -> tuple[float, float]:
         r"""``(mu(r), beta(r))`` from one pass over the pre-activations (needs ``y``)."""
+        _, mu, beta = self.constants(radius)
+        return mu, beta
+
+    def constants(self, radius: float) -> tuple[float, float, float]:
+        r"""``(L_Theta(r), mu(r), beta(r))`` from one pass over the pre-activations (needs ``y``)."""
         if self._u_abs is None:
             raise ValueError("smoothness needs the targets y: build with two_layer_bounds(..., y)")
         r = _check_radius(radius)
@@ -351,8 +358,8 @@ class TwoLayerBounds:
         lip = float(_up(np.linalg.norm(hess)))
         u_bound = self._u_abs + (self.row_norms + hess * r) * r
         beta = float(_up((self.jac_norm_upper + lip * r) ** 2 + float(np.dot(u_bound, hess))))
-        lipschitz = float(_up(lip * (2.0 * self.jac_norm_upper + lip * r)))
-        return float(self.lambda0_lower - _up(lipschitz * r)), beta
+        lipschitz = self._ntk_lipschitz_from(lip, r)
+        return lipschitz, float(self.lambda0_lower - _up(lipschitz * r)), beta
 
     def mu(self, radius: float) -> float:
         r"""Proved PL constant on the ball: :math:`\lambda_0^{\rm lower} - L_\Theta(r)\,r` (may be negative)."""
@@ -774,9 +781,7 @@ def certify(mlp: MLP, params0: Any, x: Any, y: Any, *, step_size: float,
                      "is computed in floating point, so it is shown to be consistent with the "
                      "proved curve, while the theorem is about exact gradient descent.")
     lam = tb.lambda0_lower
-    lip = tb.ntk_lipschitz(r)
-    mu = tb.mu(r)
-    beta = tb.smoothness(r)
+    lip, mu, beta = tb.constants(r)
     hyps = [
         Hypothesis("lambda0", lam > 0,
                    f"lambda_min(Theta(theta0)) >= {lam:.6g} (float64 enclosure)"
