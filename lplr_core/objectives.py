@@ -25,7 +25,7 @@ This module holds
   vector, compiled as one ``lax.scan``, that reports divergence instead of
   failing;
 * :func:`pl_constant_on_grid`, the smallest PL ratio over a set of points;
-* :func:`rate_factor` (the factor :math:`q(\eta)` above), :func:`step_contractions`
+* :func:`rate_factor` (the factor :math:`q(\eta)` above, from :mod:`lplr_core.rates`), :func:`step_contractions`
   (the measured per-step factors) and :func:`quadratic_asymptotic_rate` (what
   gradient descent actually does on a quadratic).
 
@@ -56,6 +56,7 @@ from lplr_core._validation import (
     describe,
 )
 from lplr_core.diagnostics import RateFit, fit_linear_rate, pl_ratio_from_values
+from lplr_core.rates import rate_factor  # the one home of the PL rate factor; re-exported
 
 __all__ = [
     "Objective",
@@ -444,51 +445,6 @@ def pl_constant_on_grid(fn: Callable, points: Any, *, loss_star: float = 0.0,
 
 
 # ----------------------------------------------------------------------------- rates
-
-def rate_factor(step_size: float, mu: float, beta: float, *, form: str = "sharp") -> float:
-    r"""The per-step factor :math:`q` of the PL linear rate, :math:`f_{t+1} - f^* \le q\,(f_t - f^*)`.
-
-    From the descent lemma and the PL inequality (the book's derivation D2):
-
-    * ``form="sharp"``: :math:`q = 1 - 2\mu\eta(1 - \beta\eta/2)`, valid for
-      :math:`0 < \eta < 2/\beta`; smallest at :math:`\eta = 1/\beta`, where
-      :math:`q = 1 - \mu/\beta`;
-    * ``form="simple"``: :math:`q = 1 - \eta\mu`, valid for
-      :math:`0 < \eta \le 1/\beta` (there it is at least the sharp factor).
-
-    With :math:`\mu \le \beta` (always true of a non-constant :math:`\beta`-smooth
-    PL function) the factor lies in :math:`[1 - \mu/\beta, 1)`.
-
-    Args:
-      step_size: :math:`\eta > 0`.
-      mu: the PL constant, :math:`0 < \mu \le \beta`.
-      beta: the smoothness constant :math:`\beta > 0`.
-      form: ``"sharp"`` or ``"simple"``.
-    Returns:
-      :math:`q` as a float.
-    Raises:
-      ValueError: if :math:`\eta \ge 2/\beta` (``"sharp"``) or
-        :math:`\eta > 1/\beta` (``"simple"``): the descent lemma then
-        guarantees no decrease and there is no rate to give.
-    """
-    step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
-    beta = check_real("beta", beta, minimum=0.0, strict_min=True)
-    mu = check_real("mu", mu, minimum=0.0, strict_min=True)
-    form = check_choice("form", form, ("sharp", "simple"))
-    if mu > beta * (1 + 1e-12):
-        raise ValueError(f"mu must be <= beta = {beta:.6g} (a beta-smooth function cannot be PL "
-                         f"with a larger constant); got mu={mu}")
-    if form == "simple":
-        if step_size > (1.0 / beta) * (1 + 1e-12):
-            raise ValueError(f"step_size must be <= 1/beta = {1.0 / beta:.6g} for the factor "
-                             f"1 - eta*mu; got {step_size}. Use form='sharp' up to 2/beta.")
-        return 1.0 - step_size * mu
-    if step_size >= 2.0 / beta:
-        raise ValueError(f"step_size must be < 2/beta = {2.0 / beta:.6g}; got {step_size}: at or "
-                         "beyond 2/beta the descent lemma guarantees no decrease, so there is no "
-                         "rate (gradient descent may diverge)")
-    return 1.0 - 2.0 * mu * step_size * (1.0 - beta * step_size / 2.0)
-
 
 def step_contractions(values: Any, *, loss_star: float = 0.0,
                       floor: float | None = None) -> np.ndarray:
