@@ -17,7 +17,7 @@ Liu, Zhu & Belkin 2022):
    :math:`r^*` (:func:`self_consistent_radius`).
 
 Two path-length bounds (``form``), with :math:`\Delta_0 = L(\theta_0) - L^*`
-and :math:`c = 1 - \beta\eta/2`:
+and :math:`c = 1 - \beta\eta/2` (:func:`lplr_core.rates.descent_factor`):
 
 * ``"sharp"`` (ours, a telescoping argument on :math:`\sqrt{L - L^*}`), for
   :math:`0 < \eta < 2/\beta`: :math:`P(\mu) = \sqrt{2\Delta_0/\mu}\,/\,c`; at
@@ -45,6 +45,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from lplr_core._validation import check_array, check_choice, check_real
+from lplr_core.rates import descent_factor
 
 __all__ = [
     "PATH_BOUNDS",
@@ -85,7 +86,7 @@ def _required(gap, beta, eta, form):
     classical: r    * mu(r) >= 2 sqrt(2 beta gap)
     """
     if form == "sharp":
-        c = 1.0 - beta * eta / 2.0
+        c = descent_factor(eta, beta)
         return 2.0 * gap / (c * c)
     return 2.0 * math.sqrt(2.0 * beta * gap)
 
@@ -124,7 +125,7 @@ def path_length_bound(loss0: float, beta: float, mu: float, *, step_size: float 
     beta, gap, eta, form = _check_common(beta, loss0, step_size, loss_star, form)
     mu = check_real("mu", mu, minimum=0.0, strict_min=True)
     if form == "sharp":
-        return math.sqrt(2.0 * gap / mu) / (1.0 - beta * eta / 2.0)
+        return math.sqrt(2.0 * gap / mu) / descent_factor(eta, beta)
     return 2.0 * math.sqrt(2.0 * beta * gap) / mu
 
 
@@ -156,7 +157,7 @@ def path_length_curve(lambda0: float, lipschitz: float, beta: float, loss0: floa
     ok = mu > 0
     safe = np.where(ok, mu, 1.0)
     if form == "sharp":
-        bound = np.sqrt(2.0 * gap / safe) / (1.0 - beta * eta / 2.0)
+        bound = np.sqrt(2.0 * gap / safe) / descent_factor(eta, beta)
     else:
         bound = 2.0 * math.sqrt(2.0 * beta * gap) / safe
     return np.where(ok, bound, np.inf)
