@@ -41,172 +41,169 @@ Data :math:`(x_i, y_i)_{i=1}^n`, scalar outputs :math:`f(x;\theta)`,
 
 Public API
 ----------
-Models (:mod:`lplr_core.models`): :class:`~lplr_core.models.MLP`, :class:`~lplr_core.models.CNN`, :class:`~lplr_core.models.ResNetCNN`.
-Any ``apply_fn(params, x) -> (n,)`` over a pytree of parameters works with
-everything below.
+About thirty names live at the top level (``dir(lplr_core)`` lists them and the
+sub-namespaces); everything else lives in its module, reached as an attribute
+(``lp.objectives.quadratic_plus_sine``). A name that used to be at the top level
+raises an ``AttributeError`` that names its new home.
 
-NTKs (:mod:`lplr_core.ntk`): :func:`~lplr_core.ntk.empirical_ntk`, :func:`~lplr_core.ntk.ntk_matvec`,
-:func:`~lplr_core.ntk.infinite_width_ntk`, :func:`~lplr_core.ntk.lambda_min`, :func:`~lplr_core.ntk.lambda_max`,
-:func:`~lplr_core.ntk.condition_number`, :func:`~lplr_core.ntk.top_eigenvalues`.
+Models (:mod:`lplr_core.models`): :class:`~lplr_core.models.MLP`,
+:class:`~lplr_core.models.CNN`, :class:`~lplr_core.models.ResNetCNN`,
+:func:`~lplr_core.models.param_count`. Any ``apply_fn(params, x) -> (n,)`` over a pytree of
+parameters works with everything below.
 
-Diagnostics (:mod:`lplr_core.diagnostics`): :func:`~lplr_core.diagnostics.pl_ratio`,
-:func:`~lplr_core.diagnostics.lower_envelope`, :func:`~lplr_core.diagnostics.parameter_drift`, :func:`~lplr_core.diagnostics.kernel_drift`,
-:func:`~lplr_core.diagnostics.lipschitz_along_path`, :func:`~lplr_core.diagnostics.lipschitz_in_ball`, :func:`~lplr_core.diagnostics.certificate`,
-:func:`~lplr_core.diagnostics.certified_radius`, :func:`~lplr_core.diagnostics.smoothness`, :func:`~lplr_core.diagnostics.fit_linear_rate`,
-:func:`~lplr_core.diagnostics.pl_bound`, :func:`~lplr_core.diagnostics.kernel_distance`, :func:`~lplr_core.diagnostics.kernel_target_alignment`.
+NTKs (:mod:`lplr_core.ntk`): :func:`~lplr_core.ntk.empirical_ntk`,
+:func:`~lplr_core.ntk.ntk_matvec`, :func:`~lplr_core.ntk.infinite_width_ntk`,
+:func:`~lplr_core.ntk.lambda_min`, :func:`~lplr_core.ntk.lambda_max`,
+:func:`~lplr_core.ntk.condition_number`.
 
-Training (:mod:`lplr_core.training`): :func:`~lplr_core.training.gradient_descent`, :func:`~lplr_core.training.sgd`,
-:func:`~lplr_core.training.gradient_descent_sweep`, :class:`~lplr_core.training.Trajectory`.
+Diagnostics (:mod:`lplr_core.diagnostics`): :func:`~lplr_core.diagnostics.loss`,
+:func:`~lplr_core.diagnostics.pl_ratio`, :func:`~lplr_core.diagnostics.pl_bound`,
+:func:`~lplr_core.diagnostics.lower_envelope`, :func:`~lplr_core.diagnostics.parameter_drift`,
+:func:`~lplr_core.diagnostics.kernel_drift`, :func:`~lplr_core.diagnostics.lipschitz_along_path`,
+:func:`~lplr_core.diagnostics.lipschitz_in_ball`, :func:`~lplr_core.diagnostics.certificate`,
+:func:`~lplr_core.diagnostics.certified_radius`, :func:`~lplr_core.diagnostics.smoothness`,
+:func:`~lplr_core.diagnostics.fit_linear_rate` (estimates, unless the constants are proved).
+
+Training (:mod:`lplr_core.training`): :func:`~lplr_core.training.gradient_descent`,
+:func:`~lplr_core.training.sgd`, :func:`~lplr_core.training.gradient_descent_sweep`,
+:func:`~lplr_core.training.stack_params`, :class:`~lplr_core.training.Trajectory`.
 
 Rigorous constants (:mod:`lplr_core.bounds`): :func:`~lplr_core.bounds.certify` proves or
 fails every hypothesis of the linear-rate theorem for a one-hidden-layer MLP with a smooth
-activation, from :func:`~lplr_core.bounds.ntk_lipschitz_bound`,
-:func:`~lplr_core.bounds.smoothness_bound` and :func:`~lplr_core.bounds.lambda_min_lower_bound`
-(upper and lower bounds that are theorems, not estimates).
+activation and returns a :class:`~lplr_core.bounds.Certificate`; its bounds
+(``lp.bounds.ntk_lipschitz_bound`` and friends) are theorems, not estimates.
 
-Data: :mod:`lplr_core.data` (``binary_mnist`` and friends).
+Check your own network (:mod:`lplr_core.check`): :func:`~lplr_core.check.check_network`,
+:class:`~lplr_core.check.NetworkReport`.
+
+Sub-namespaces: :mod:`~lplr_core.models`, :mod:`~lplr_core.ntk`,
+:mod:`~lplr_core.diagnostics`, :mod:`~lplr_core.tree_math` (pytree arithmetic),
+:mod:`~lplr_core.training`, :mod:`~lplr_core.rates` (the linear-rate factors),
+:mod:`~lplr_core.bounds`, :mod:`~lplr_core.check`, :mod:`~lplr_core.data` (``binary_mnist``
+and friends), and the chapters' helpers :mod:`~lplr_core.objectives` (chapter 1),
+:mod:`~lplr_core.lqcr` (chapter 2), :mod:`~lplr_core.containment` (chapter 5) and
+:mod:`~lplr_core.phase` (chapter 6).
 
 Precision: computations run in the dtype of the inputs and parameters. For
 float64, call ``jax.config.update("jax_enable_x64", True)`` before creating
 arrays. The library runs on the CPU by default and on a GPU when JAX has one.
 """
 
-from lplr_core.bounds import (
-    Certificate,
-    certified_target_scale,
-    certify,
-    lambda_min_lower_bound,
-    ntk_lipschitz_bound,
-    smoothness_bound,
+from lplr_core import (  # noqa: F401  (the sub-namespaces, as attributes: lp.objectives, ...)
+    bounds,
+    check,
+    containment,
+    data,
+    diagnostics,
+    lqcr,
+    models,
+    ntk,
+    objectives,
+    phase,
+    rates,
+    training,
+    tree_math,
 )
-from lplr_core.check import NetworkReport, Verdict, check_network
-from lplr_core.containment import (
-    PATH_BOUNDS,
-    SelfConsistentRadius,
-    path_length_bound,
-    path_length_curve,
-    self_consistent_radius,
-)
+from lplr_core.bounds import Certificate, certify
+from lplr_core.check import NetworkReport, check_network
 from lplr_core.diagnostics import (
-    BallPLEstimate,
-    LipschitzEstimate,
-    RateFit,
     certificate,
     certified_radius,
     fit_linear_rate,
-    gradient_norm_sq,
-    kernel_distance,
     kernel_drift,
-    kernel_target_alignment,
-    LinearOnset,
-    linear_onset,
     lipschitz_along_path,
     lipschitz_in_ball,
     loss,
     lower_envelope,
-    min_pl_ratio_in_ball,
-    operator_norm,
     parameter_drift,
     pl_bound,
     pl_ratio,
-    pl_ratio_from_values,
-    rayleigh_quotient,
-    residual,
     smoothness,
-    step_size_thresholds,
-    tree_norm,
 )
-from lplr_core.diagnostics import (BallEigenEstimate, PowerLawFit, fit_power_law,
-                                    min_lambda_min_in_ball)
-from lplr_core.lqcr import (
-    QuasiConvexityPath,
-    descent_ratio,
-    quartic_gd_bounds,
-    quasi_convexity_path,
-    quasi_convexity_ratio,
-    sublinear_bound,
-)
-from lplr_core.models import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
+from lplr_core.models import CNN, MLP, ResNetCNN, param_count
 from lplr_core.ntk import (
-    NTK_METHODS,
     condition_number,
     empirical_ntk,
     infinite_width_ntk,
-    kernel_fn,
     lambda_max,
     lambda_min,
-    matrix_free_eigenvalues,
-    ntk_cost,
-    ntk_eigenvalues,
     ntk_matvec,
-    top_eigenvalues,
 )
-from lplr_core.objectives import (
-    GDPath,
-    GridPL,
-    Objective,
-    fit_rate_above_floor,
-    gradient_descent_fn,
-    least_squares,
-    pl_constant_on_grid,
-    quadratic_asymptotic_rate,
-    quadratic_plus_sine,
-    rank_deficient_least_squares,
-    rate_factor,
-    step_contractions,
-)
-from lplr_core.phase import (
-    REGIMES,
-    CenteredModel,
-    PhaseDiagram,
-    RunLabels,
-    centered_params,
-    label_run,
-    phase_diagram,
-)
-from lplr_core.training import (
-    SweepResult,
-    Trajectory,
-    gradient_descent,
-    gradient_descent_sweep,
-    sgd,
-    stack_params,
-)
-
-from lplr_core import bounds, data  # noqa: E402  (lplr_core.data.binary_mnist after `import lplr_core`)
+from lplr_core.training import Trajectory, gradient_descent, gradient_descent_sweep, sgd, stack_params
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ACTIVATIONS", "PARAMETERIZATIONS", "NTK_METHODS",
+    # models
     "MLP", "CNN", "ResNetCNN", "param_count",
-    "empirical_ntk", "ntk_matvec", "ntk_cost", "kernel_fn", "infinite_width_ntk",
-    "ntk_eigenvalues", "lambda_min", "lambda_max", "condition_number", "top_eigenvalues",
-    "matrix_free_eigenvalues",
-    "loss", "residual", "gradient_norm_sq", "pl_ratio", "pl_ratio_from_values",
-    "rayleigh_quotient", "lower_envelope", "parameter_drift", "kernel_drift", "operator_norm",
-    "lipschitz_along_path", "lipschitz_in_ball", "LipschitzEstimate", "min_pl_ratio_in_ball",
-    "BallPLEstimate", "certificate", "certified_radius", "smoothness", "step_size_thresholds",
-    "fit_linear_rate", "RateFit", "linear_onset", "LinearOnset", "pl_bound", "kernel_distance", "kernel_target_alignment",
-    "tree_norm", "min_lambda_min_in_ball", "BallEigenEstimate", "fit_power_law", "PowerLawFit",
+    # neural tangent kernels
+    "empirical_ntk", "ntk_matvec", "infinite_width_ntk", "lambda_min", "lambda_max",
+    "condition_number",
+    # diagnostics (estimates unless the constants are proved)
+    "loss", "pl_ratio", "pl_bound", "lower_envelope", "parameter_drift", "kernel_drift",
+    "lipschitz_along_path", "lipschitz_in_ball", "certificate", "certified_radius",
+    "smoothness", "fit_linear_rate",
+    # training
     "gradient_descent", "sgd", "gradient_descent_sweep", "stack_params", "Trajectory",
-    "SweepResult", "data",
-    # chapter 1: PL functions and gradient descent on plain functions
-    "Objective", "GDPath", "GridPL", "quadratic_plus_sine", "least_squares",
-    "rank_deficient_least_squares", "gradient_descent_fn", "pl_constant_on_grid", "rate_factor",
-    "step_contractions", "fit_rate_above_floor", "quadratic_asymptotic_rate",
-    # chapter 2: the quasi-convex lens
-    "quasi_convexity_ratio", "quasi_convexity_path", "QuasiConvexityPath", "sublinear_bound",
-    "descent_ratio", "quartic_gd_bounds",
-    # chapter 5: containment by self-consistency
-    "path_length_bound", "path_length_curve", "self_consistent_radius", "SelfConsistentRadius",
-    "PATH_BOUNDS",
-    # chapter 6: the phase diagram
-    "phase_diagram", "PhaseDiagram", "label_run", "RunLabels", "CenteredModel",
-    "centered_params", "REGIMES",
-    # rigorous constants and the proof-carrying certificate (lplr_core.bounds)
-    "certify", "Certificate", "certified_target_scale", "ntk_lipschitz_bound",
-    "smoothness_bound", "lambda_min_lower_bound", "bounds",
+    # rigorous constants: the proof-carrying certificate
+    "certify", "Certificate",
     # check your own network
-    "check_network", "NetworkReport", "Verdict",
+    "check_network", "NetworkReport",
 ]
+
+#: The sub-namespaces, reached as attributes (``lp.objectives.quadratic_plus_sine``).
+SUBMODULES = (
+    "models", "ntk", "diagnostics", "tree_math", "training", "rates", "bounds", "check",
+    "data", "objectives", "lqcr", "containment", "phase",
+)
+
+# Names that were at the top level before the API was trimmed, and where they live now.
+_MOVED = {
+    **{name: f"lplr_core.models.{name}" for name in ("ACTIVATIONS", "PARAMETERIZATIONS")},
+    **{name: f"lplr_core.ntk.{name}" for name in (
+        "NTK_METHODS", "ntk_cost", "kernel_fn", "ntk_eigenvalues", "top_eigenvalues",
+        "matrix_free_eigenvalues")},
+    **{name: f"lplr_core.diagnostics.{name}" for name in (
+        "residual", "gradient_norm_sq", "pl_ratio_from_values", "rayleigh_quotient",
+        "operator_norm", "LipschitzEstimate", "min_pl_ratio_in_ball", "BallPLEstimate",
+        "step_size_thresholds", "RateFit", "linear_onset", "LinearOnset", "kernel_distance",
+        "kernel_target_alignment", "min_lambda_min_in_ball", "BallEigenEstimate",
+        "fit_power_law", "PowerLawFit")},
+    "tree_norm": "lplr_core.tree_math.norm",
+    "SweepResult": "lplr_core.training.SweepResult",
+    **{name: f"lplr_core.objectives.{name}" for name in (
+        "Objective", "GDPath", "GridPL", "quadratic_plus_sine", "least_squares",
+        "rank_deficient_least_squares", "gradient_descent_fn", "pl_constant_on_grid",
+        "step_contractions", "fit_rate_above_floor", "quadratic_asymptotic_rate")},
+    "rate_factor": "lplr_core.rates.rate_factor",
+    **{name: f"lplr_core.lqcr.{name}" for name in (
+        "quasi_convexity_ratio", "quasi_convexity_path", "QuasiConvexityPath",
+        "sublinear_bound", "descent_ratio", "quartic_gd_bounds")},
+    **{name: f"lplr_core.containment.{name}" for name in (
+        "path_length_bound", "path_length_curve", "self_consistent_radius",
+        "SelfConsistentRadius", "PATH_BOUNDS")},
+    **{name: f"lplr_core.phase.{name}" for name in (
+        "phase_diagram", "PhaseDiagram", "label_run", "RunLabels", "CenteredModel",
+        "centered_params", "REGIMES")},
+    **{name: f"lplr_core.bounds.{name}" for name in (
+        "certified_target_scale", "ntk_lipschitz_bound", "smoothness_bound",
+        "lambda_min_lower_bound")},
+    "Verdict": "lplr_core.check.Verdict",
+}
+
+
+def __getattr__(name: str):
+    """A clear error for a name that moved off the top level (no silent alias)."""
+    home = _MOVED.get(name)
+    if home is not None:
+        short = home.removeprefix("lplr_core.")
+        raise AttributeError(
+            f"lplr_core.{name} is no longer at the top level of lplr_core: it lives at "
+            f"{home} (use lp.{short}, or `from {home.rpartition('.')[0]} import "
+            f"{home.rpartition('.')[2]}`)")
+    raise AttributeError(f"module 'lplr_core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The public surface only: the top-level names, the sub-namespaces and ``__version__``."""
+    return sorted([*__all__, *SUBMODULES, "__version__"])
