@@ -1,4 +1,4 @@
-"""Build ``data/fashion_mnist_subset.npz`` from the official Fashion-MNIST IDX files.
+"""Build ``lplr_core/data/files/fashion_mnist_subset.npz`` from the Fashion-MNIST IDX files.
 
 Usage (from the repository root)::
 
@@ -20,7 +20,7 @@ The input files are checked by the SHA-256 of their *decompressed* contents
 (Debian recompresses the archives, so the ``.gz`` hashes differ from upstream's,
 while the IDX bytes are the same). The output zip has fixed timestamps,
 permissions and member order, so it is byte-identical on every run with the same
-zlib; the script prints its SHA-256, pinned in ``lplr_core/data.py``.
+zlib; the script prints its SHA-256, pinned in ``lplr_core/data/_fashion.py``.
 
 Output members (read with ``numpy.load(path, allow_pickle=False)``):
 
@@ -49,8 +49,10 @@ sys.path.insert(0, str(HERE))         # build_mnist's deterministic zip writer
 from build_mnist import sha256_of, write_npz  # noqa: E402
 
 from lplr_core import data as D  # noqa: E402
+from lplr_core.data._prep import balanced_pair  # noqa: E402  (the loader's own sampling)
 
-OUTPUT = HERE / "fashion_mnist_subset.npz"
+# Package data of lplr_core.data, installed with the package (see pyproject.toml).
+OUTPUT = HERE.parent / "lplr_core" / "data" / "files" / "fashion_mnist_subset.npz"
 CLASSES = (0, 1)
 SEED = 0
 MAX_N = 1024
@@ -92,7 +94,7 @@ def read_checked(folder: Path, stem: str) -> np.ndarray:
 def select(labels: np.ndarray, classes=CLASSES, seed: int = SEED,
            max_n: int = MAX_N) -> np.ndarray:
     """The increasing row numbers that ``fashion_mnist(classes, n, seed)`` can draw for n <= max_n."""
-    idx, _ = D._balanced_pair(labels, tuple(classes), max_n, seed)
+    idx, _ = balanced_pair(labels, tuple(classes), max_n, seed)
     return np.unique(idx).astype(np.int32)
 
 

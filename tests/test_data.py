@@ -20,9 +20,12 @@ import numpy as np
 import pytest
 
 from lplr_core import data as D
+from lplr_core.data import _fashion, _files, _mnist
 
 REPO = Path(__file__).resolve().parent.parent
-SHIPPED = REPO / "data" / "mnist_digits.npz"
+# The shipped files are package data (pyproject.toml), next to the code that reads them.
+PACKAGE_FILES = REPO / "lplr_core" / "data" / "files"
+SHIPPED = PACKAGE_FILES / "mnist_digits.npz"
 SHIPPED_COUNTS = (1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978)
 
 
@@ -63,7 +66,7 @@ def test_readme_and_build_script_agree_on_tarball_hash():
     readme = (REPO / "data" / "README.md").read_text()
     assert build.TARBALL_SHA256 in readme
     assert build.OUTPUT == SHIPPED
-    assert (REPO / "data" / "LICENSE-mnist.txt").read_text().startswith("The MIT License")
+    assert (PACKAGE_FILES / "LICENSE-mnist.txt").read_text().startswith("The MIT License")
 
 
 def test_load_shipped_mnist_contents():
@@ -91,14 +94,62 @@ def test_corrupted_copy_in_data_dir_raises(tmp_path, monkeypatch):
 def test_good_copy_in_data_dir_is_used(tmp_path, monkeypatch):
     shutil.copy(SHIPPED, tmp_path / D.SHIPPED_MNIST_FILENAME)
     monkeypatch.setenv("LPLR_DATA_DIR", str(tmp_path))
-    assert D._shipped_mnist_path() == tmp_path / D.SHIPPED_MNIST_FILENAME
+    assert _mnist.shipped_mnist_path() == tmp_path / D.SHIPPED_MNIST_FILENAME
     images, _ = D.load_shipped_mnist()
     assert images.shape == (10000, 784)
 
 
 def test_data_dir_without_copy_falls_back_to_package(tmp_path, monkeypatch):
     monkeypatch.setenv("LPLR_DATA_DIR", str(tmp_path))
-    assert D._shipped_mnist_path() == SHIPPED
+    assert _mnist.shipped_mnist_path() == SHIPPED
+
+
+def test_shipped_files_are_package_data_found_by_importlib_resources():
+    import importlib.resources
+    import tomllib
+    from fnmatch import fnmatch
+
+    folder = importlib.resources.files("lplr_core.data") / _files.PACKAGE_DATA_FOLDER
+    assert Path(str(folder)).resolve() == PACKAGE_FILES.resolve()
+    for name in (D.SHIPPED_MNIST_FILENAME, D.SHIPPED_FASHION_MNIST_FILENAME):
+        assert _files.packaged_file(name) == (PACKAGE_FILES / name).resolve()
+    assert _files.packaged_file("no-such-file.npz") is None
+    # Every file in the folder is declared as package data, so a wheel carries it.
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    patterns = config["tool"]["setuptools"]["package-data"]["lplr_core.data"]
+    shipped = sorted(p.name for p in PACKAGE_FILES.iterdir())
+    assert shipped == sorted(["mnist_digits.npz", "fashion_mnist_subset.npz",
+                              "LICENSE-mnist.txt", "LICENSE-fashion-mnist.txt"])
+    for name in shipped:
+        assert any(fnmatch(f"{_files.PACKAGE_DATA_FOLDER}/{name}", pat) for pat in patterns), name
+    # Nothing is left where the package used to look for it.
+    assert not list((REPO / "data").glob("*.npz"))
+
+
+def test_missing_package_data_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(_files, "PACKAGE_DATA_FOLDER", "absent-folder")
+    monkeypatch.setenv("LPLR_DATA_DIR", str(tmp_path))  # set, but without a copy
+    with pytest.raises(D.DataUnavailableError, match="mnist_digits.npz") as info:
+        _mnist.shipped_mnist_path()
+    assert "reinstall lplr_core" in str(info.value) and "LPLR_DATA_DIR" in str(info.value)
+    with pytest.raises(D.DataUnavailableError, match="fashion_mnist_subset.npz"):
+        D.fashion_mnist(source="shipped")
+
+
+def test_public_names_live_in_the_package():
+    for name in D.__all__:
+        obj = getattr(D, name)
+        if callable(obj):
+            assert obj.__module__ == "lplr_core.data", name
+    error = pickle.loads(pickle.dumps(D.DataUnavailableError("x")))
+    assert type(error) is D.DataUnavailableError and str(error) == "x"
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    result = doctest.testmod(D, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted >= 3 and result.failed == 0
 
 
 # ---------------------------------------------------------------------------
@@ -353,6 +404,16 @@ def _write_fake_fashion(folder: Path, n_per_class: int = 6) -> None:
         (folder / f"{stem}-labels-idx1-ubyte").write_bytes(_idx_bytes(labels))
 
 
+def test_system_dir_is_read_from_the_package_at_call_time(tmp_path, monkeypatch):
+    # tests/conftest.py hides the Debian package by setting this attribute of the package.
+    _write_fake_fashion(tmp_path / "system")
+    monkeypatch.setattr(D, "SYSTEM_FASHION_MNIST_DIR", tmp_path / "system")
+    x, y = D.fashion_mnist((3, 7), n=4, data_dir=tmp_path / "empty", source="full",
+                           scale="raw")
+    first_pixel = _as_np(x)[:, 0]
+    assert np.all(first_pixel[_as_np(y) == 1] == 61) and np.all(first_pixel[_as_np(y) == -1] == 141)
+
+
 def test_fashion_mnist_from_data_dir(tmp_path):
     _write_fake_fashion(tmp_path / "fashion-mnist")
     x, y = D.fashion_mnist((3, 7), n=12, data_dir=tmp_path, scale="raw")
@@ -394,7 +455,7 @@ def test_fashion_mnist_full_set(tmp_path, split, n, full_fashion_mnist):
 # The shipped Fashion-MNIST subset
 # ---------------------------------------------------------------------------
 
-SHIPPED_FASHION = REPO / "data" / "fashion_mnist_subset.npz"
+SHIPPED_FASHION = PACKAGE_FILES / "fashion_mnist_subset.npz"
 
 
 def _load_build_fashion():
@@ -497,7 +558,7 @@ def test_shipped_fashion_equals_the_full_set(n, options, full_fashion_mnist):
 
 
 def test_shipped_fashion_rows_are_the_idx_rows(full_fashion_mnist):
-    images_path, labels_path = D._fashion_paths("train", None, False)
+    images_path, labels_path = _fashion.fashion_paths("train", None, False)
     images = D.read_idx(images_path).reshape(60000, 784)
     labels = D.read_idx(labels_path)
     sub = D.load_shipped_fashion_mnist()
@@ -507,7 +568,7 @@ def test_shipped_fashion_rows_are_the_idx_rows(full_fashion_mnist):
 
 def test_build_script_rebuilds_the_same_arrays(tmp_path, full_fashion_mnist):
     build = _load_build_fashion()
-    folder = D._fashion_paths("train", None, False)[0].parent
+    folder = _fashion.fashion_paths("train", None, False)[0].parent
     out = tmp_path / "rebuilt.npz"
     build.build(folder, out)
     shipped = D.load_shipped_fashion_mnist()
@@ -601,9 +662,9 @@ def test_corrupted_cached_download(tmp_path):
 
 def _pin(monkeypatch, name: str, path: Path) -> None:
     """Make the pinned hash of ``name`` that of a synthetic file, for parser tests."""
-    (remote,) = D._REMOTE[name]
-    pinned = D._Remote(remote.fname, remote.url, _sha256(path))
-    monkeypatch.setitem(D._REMOTE, name, (pinned,))
+    (remote,) = _files.REMOTE[name]
+    pinned = _files.Remote(remote.fname, remote.url, _sha256(path))
+    monkeypatch.setitem(_files.REMOTE, name, (pinned,))
 
 
 def test_mnist_full_reads_keras_npz(tmp_path, monkeypatch):
