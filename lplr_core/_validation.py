@@ -35,6 +35,10 @@ __all__ = [
     "check_sequence_of_ints",
     "check_float_dtype",
     "check_real_values",
+    "check_model_data",
+    "check_same_structure",
+    "check_kernel",
+    "is_concrete",
     "MAX_SEED",
 ]
 
@@ -49,6 +53,15 @@ def describe(value: Any) -> str:
     if len(text) > 80:
         text = text[:77] + "..."
     return f"{text} (type {type(value).__name__})"
+
+
+def is_concrete(value: Any) -> bool:
+    """True unless ``value`` (or a leaf of it) is a JAX tracer (inside ``jit``, ``vmap``, ``grad``).
+
+    Static properties (type, shape, dtype, tree structure) can be checked on a tracer; value
+    properties (finite, positive, non-zero) only on a concrete value.
+    """
+    return not any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(value))
 
 
 def _is_int(value: Any) -> bool:
@@ -87,7 +100,9 @@ def check_real(name: str, value: Any, *, minimum: float | None = None,
                allow_inf: bool = False) -> float:
     """Return ``value`` as a finite Python float inside the stated range.
 
-    ``strict_min`` makes the lower bound exclusive (``value > minimum``).
+    ``strict_min`` makes the lower bound exclusive (``value > minimum``). A traced 0-d array
+    (inside ``jit``/``vmap``/``grad``) passes the type check and is returned unchanged: its
+    value, hence the range, cannot be checked there.
     """
     if minimum is not None:
         low = f"> {minimum}" if strict_min else f">= {minimum}"
@@ -105,6 +120,8 @@ def check_real(name: str, value: Any, *, minimum: float | None = None,
             and (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)))
     ):
         raise TypeError(f"{name} must be {allowed}; got {describe(value)}")
+    if not is_concrete(value):
+        return value
     value = float(value)
     if math.isnan(value) or (math.isinf(value) and not allow_inf):
         raise ValueError(f"{name} must be {allowed}; got {value}")
@@ -188,7 +205,7 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
         arr = jnp.asarray(arr, dtype=jnp.result_type(float))
     else:
         arr = jnp.asarray(arr)
-    if finite and arr.size and not bool(jnp.all(jnp.isfinite(arr))):
+    if finite and arr.size and is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
         bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
         raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
     return arr
@@ -262,6 +279,8 @@ def check_params(name: str, params: Any) -> Any:
         found = ", ".join(f"{dt} (first at {where})" for dt, where in dtypes.items())
         raise TypeError(f"{name} must have one floating dtype for all leaves; got {found}. "
                         f"Cast every leaf with .astype(...) to one dtype")
+    if not is_concrete(params):  # inside jit/vmap/grad: the values cannot be checked
+        return params
     finite = np.asarray(_all_finite([jnp.asarray(leaf) for _, leaf in leaves_with_path]))
     if not finite.all():
         i = int(np.argmin(finite))
@@ -377,3 +396,37 @@ def check_real_values(name: str, value: Any) -> tuple[np.ndarray, float]:
                         f"{describe(value)}")
     eps = float(np.finfo(arr.dtype).eps) if arr.dtype.kind == "f" else float(np.finfo(float).eps)
     return arr.astype(float), eps
+
+
+def check_model_data(apply_fn: Any, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, jax.Array]:
+    """Validate a model and its data once: ``params``, ``x`` (rank 2-4), ``y`` ``(n,)`` and
+    that ``apply_fn(params, x)`` returns ``(n,)`` floats. Returns ``(params, x, y)``.
+
+    Tracer-safe: inside ``jit``/``vmap``/``grad`` only the static properties are checked.
+    """
+    params = check_params("params", params)
+    x = check_array("x", x, ndim=(2, 3, 4))
+    y = check_targets("y", y, x.shape[0])
+    check_apply_fn("apply_fn", apply_fn, params, x)
+    return params, x, y
+
+
+def check_same_structure(name_a: str, a: Any, name_b: str, b: Any) -> None:
+    """Two pytrees with the same structure and leaf shapes (static: tracer-safe)."""
+    sa, sb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
+    if sa != sb:
+        raise ValueError(f"{name_a} and {name_b} must have the same pytree structure; "
+                         f"got {sa} and {sb}")
+    for i, (u, v) in enumerate(zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))):
+        if jnp.shape(u) != jnp.shape(v):
+            raise ValueError(f"{name_a} and {name_b} leaf {i} shapes differ: "
+                             f"{jnp.shape(u)} and {jnp.shape(v)}")
+
+
+def check_kernel(name: str, kernel: Any, *, finite: bool = True) -> jax.Array:
+    """A square ``(n, n)`` floating matrix (a kernel); finiteness checked when concrete."""
+    kernel = check_array(name, kernel, ndim=2, finite=finite)
+    if kernel.shape[0] != kernel.shape[1]:
+        raise ValueError(f"{name} must be a square (n, n) kernel matrix; got shape "
+                         f"{tuple(kernel.shape)}")
+    return kernel

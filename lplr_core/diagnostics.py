@@ -39,9 +39,13 @@ from lplr_core._validation import (
     check_params,
     check_real,
     check_real_values,
+    check_model_data,
+    check_same_structure,
     check_targets,
     describe,
 )
+from lplr_core import losses as _losses
+from lplr_core.losses import PL_GAP_ULPS
 from lplr_core.ntk import NTK_METHODS, _check_kernel, kernel_fn
 
 __all__ = [
@@ -94,29 +98,15 @@ def _tree_axpy(alpha, x, y):
     return jax.tree_util.tree_map(lambda u, v: alpha * u + v, x, y)
 
 
-def _check_model_data(apply_fn, params, x, y):
-    params = check_params("params", params)
-    x = check_array("x", x, ndim=(2, 3, 4))
-    y = check_targets("y", y, x.shape[0])
-    check_apply_fn("apply_fn", apply_fn, params, x)
-    return params, x, y
-
-
-def _check_same_structure(name_a, a, name_b, b):
-    sa, sb = jax.tree_util.tree_structure(a), jax.tree_util.tree_structure(b)
-    if sa != sb:
-        raise ValueError(f"{name_a} and {name_b} must have the same pytree structure")
-    for i, (u, v) in enumerate(zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b))):
-        if jnp.shape(u) != jnp.shape(v):
-            raise ValueError(f"{name_a} and {name_b} leaf {i} shapes differ: "
-                             f"{jnp.shape(u)} and {jnp.shape(v)}")
+# Compatibility aliases for modules not yet switched to the public homes
+# (lplr_core._validation.check_model_data / check_same_structure, lplr_core.losses).
+_check_model_data = check_model_data
+_check_same_structure = check_same_structure
+_loss_fn = _losses.loss
+_PL_GAP_ULPS = PL_GAP_ULPS
 
 
 # ------------------------------------------------------------------ loss and PL ratio
-
-def _loss_fn(apply_fn, params, x, y):
-    u = apply_fn(params, x) - y
-    return 0.5 * jnp.sum(u * u)
 
 
 @partial(jax.jit, static_argnames=("apply_fn",))
@@ -142,11 +132,6 @@ def gradient_norm_sq(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
     params, x, y = _check_model_data(apply_fn, params, x, y)
     return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[1])
 
-
-# The PL ratio is undefined where L - L* is within a few ulps of max(|L|, |L*|): such a
-# gap is round-off, and dividing by it gives an arbitrary, huge ratio. With L* = 0 the
-# floor is below L itself, so only L = 0 is excluded.
-_PL_GAP_ULPS = 8.0
 
 
 def pl_ratio_from_values(loss_value: Any, grad_norm_sq: Any, loss_star: float = 0.0) -> np.ndarray:

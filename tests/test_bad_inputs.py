@@ -150,8 +150,8 @@ def test_pl_ratio_with_strings(args, name):
 
 
 def test_pl_ratio_from_values_with_strings():
-    raises_naming(TypeError, "loss_value", lambda: lc.pl_ratio_from_values("1", 1.0))
-    raises_naming(TypeError, "grad_norm_sq", lambda: lc.pl_ratio_from_values(1.0, "1"))
+    raises_naming(TypeError, "loss_value", lambda: lc.diagnostics.pl_ratio_from_values("1", 1.0))
+    raises_naming(TypeError, "grad_norm_sq", lambda: lc.diagnostics.pl_ratio_from_values(1.0, "1"))
 
 
 def test_pl_ratio_model_form_with_loss_star_at_round_off():
@@ -164,7 +164,7 @@ def test_pl_ratio_model_form_with_loss_star_at_round_off():
                   lambda: lc.pl_ratio(MLP16.apply, params, X, Y, loss_star=value))
     # well below round-off the ratio is the plain formula
     star = value * (1 - 1e-6)
-    gsq = lc.gradient_norm_sq(MLP16.apply, params, X, Y)
+    gsq = lc.diagnostics.gradient_norm_sq(MLP16.apply, params, X, Y)
     assert lc.pl_ratio(MLP16.apply, params, X, Y, loss_star=star) == pytest.approx(
         gsq / (2 * (value - star)), rel=1e-6)
 
@@ -179,7 +179,7 @@ def test_pl_ratio_value_form_with_loss_star_at_round_off():
     assert np.isnan(out[0]) and np.isnan(out[1]) and out[2] == pytest.approx(2.0 / (2 * (3 - below)))
     # float32 values: round-off is float32's
     f32 = np.float32
-    out = lc.pl_ratio_from_values(np.array([1.0], f32), np.array([2.0], f32),
+    out = lc.diagnostics.pl_ratio_from_values(np.array([1.0], f32), np.array([2.0], f32),
                                   float(np.nextafter(f32(1.0), f32(0.0))))
     assert np.isnan(out[0])
 
@@ -190,7 +190,7 @@ def test_pl_ratio_value_form_with_negative_loss_star():
     raises_naming(ValueError, "loss_star",
                   lambda: lc.pl_ratio(np.ones(3), np.ones(3), loss_star=-1e-9))
     # pl_ratio_from_values also serves general objectives, whose minimum may be negative
-    assert float(lc.pl_ratio_from_values(1.0, 2.0, -1.0)) == 0.5
+    assert float(lc.diagnostics.pl_ratio_from_values(1.0, 2.0, -1.0)) == 0.5
 
 
 def test_pl_ratio_value_form_with_nonfinite_scalars():

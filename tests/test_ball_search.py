@@ -48,9 +48,9 @@ def exp2_true_minimum(t0, radius):
 def test_never_below_the_true_minimum_and_descent_reaches_it(t0, radius):
     params = {"t": jnp.asarray(t0)}
     truth = exp2_true_minimum(t0, radius)
-    est = lc.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=3, steps=60,
+    est = lc.diagnostics.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=3, steps=60,
                                     lr=0.2, key=4)
-    assert isinstance(est, lc.BallEigenEstimate)
+    assert isinstance(est, lc.diagnostics.BallEigenEstimate)
     for v in (est.value, est.sampled, est.descent):
         assert v >= truth * (1 - 1e-12)          # attained in the ball: never below the minimum
     assert est.lambda0 == pytest.approx(math.exp(2 * min(t0)), rel=1e-12)
@@ -64,10 +64,10 @@ def test_sampling_alone_is_above_the_minimum_and_descent_improves_it():
     t0, radius = (0.2, 0.6), 0.4
     params = {"t": jnp.asarray(t0)}
     truth = exp2_true_minimum(t0, radius)
-    sampled = lc.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=4, key=1)
+    sampled = lc.diagnostics.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=4, key=1)
     assert sampled.sampled == sampled.descent == sampled.value   # steps=0: no descent
     assert sampled.value > truth                                 # random points miss the corner
-    searched = lc.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=4, steps=30,
+    searched = lc.diagnostics.min_lambda_min_in_ball(_exp2, params, EYE, radius, n_directions=4, steps=30,
                                          lr=0.2, key=1)
     assert searched.sampled == sampled.sampled                   # same key, same samples
     assert truth * (1 - 1e-12) <= searched.value < sampled.value
@@ -82,7 +82,7 @@ def test_linear_model_lambda_min_is_constant_in_every_ball(radius):
     model = lc.MLP((), w_std=w_std, b_std=b_std)
     params = model.init(2, d)
     lam = float(np.linalg.eigvalsh(w_std ** 2 / d * x @ x.T + b_std ** 2 * np.ones((n, n)))[0])
-    est = lc.min_lambda_min_in_ball(model.apply, params, jnp.asarray(x), radius, n_directions=3,
+    est = lc.diagnostics.min_lambda_min_in_ball(model.apply, params, jnp.asarray(x), radius, n_directions=3,
                                     steps=3, key=0)
     for v in (est.value, est.sampled, est.descent, est.lambda0):
         assert v == pytest.approx(lam, rel=1e-9)
@@ -113,7 +113,7 @@ def test_search_beats_independent_random_sampling_on_an_mlp(mlp_problem):
         v = rng.normal(size=flat.shape)
         scale = radius if i % 2 else radius * rng.uniform() ** (1.0 / flat.size)
         ours.append(my_lambda_min(model.apply, unravel(flat + scale * v / np.linalg.norm(v)), x))
-    est = lc.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=4, steps=15,
+    est = lc.diagnostics.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=4, steps=15,
                                     lr=0.1, key=3)
     assert est.lambda0 == pytest.approx(my_lambda_min(model.apply, params, x), rel=1e-9)
     assert est.value <= min(ours)
@@ -125,7 +125,7 @@ def test_search_beats_independent_random_sampling_on_an_mlp(mlp_problem):
 def test_witness_attains_the_value_and_lies_in_the_ball(mlp_problem):
     model, params, x = mlp_problem
     radius = 0.3
-    est = lc.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=2, steps=5,
+    est = lc.diagnostics.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=2, steps=5,
                                     key=0)
     delta, _ = ravel_pytree(est.delta)
     flat, unravel = ravel_pytree(params)
@@ -133,7 +133,7 @@ def test_witness_attains_the_value_and_lies_in_the_ball(mlp_problem):
     assert np.linalg.norm(delta) == pytest.approx(est.distance, rel=1e-12)
     assert my_lambda_min(model.apply, unravel(flat + delta), x) == pytest.approx(est.value,
                                                                                  rel=1e-9)
-    again = lc.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=2, steps=5,
+    again = lc.diagnostics.min_lambda_min_in_ball(model.apply, params, x, radius, n_directions=2, steps=5,
                                       key=0)
     assert (again.value, again.sampled, again.descent) == (est.value, est.sampled, est.descent)
 
@@ -158,17 +158,17 @@ def test_bad_arguments_raise_and_name_the_argument(kwargs, exc, name):
     args.update(kwargs)
     radius = args.pop("radius")
     with pytest.raises(exc, match=name):
-        lc.min_lambda_min_in_ball(_exp2, {"t": jnp.asarray([0.0, 0.0])}, EYE, radius, **args)
+        lc.diagnostics.min_lambda_min_in_ball(_exp2, {"t": jnp.asarray([0.0, 0.0])}, EYE, radius, **args)
 
 
 def test_bad_model_inputs_raise():
     params = {"t": jnp.asarray([0.0, 0.0])}
     with pytest.raises(ValueError, match="x"):
-        lc.min_lambda_min_in_ball(_exp2, params, jnp.ones(2), 0.5)
+        lc.diagnostics.min_lambda_min_in_ball(_exp2, params, jnp.ones(2), 0.5)
     with pytest.raises(ValueError, match="params0"):
-        lc.min_lambda_min_in_ball(_exp2, {"t": jnp.asarray([0.0, jnp.nan])}, EYE, 0.5)
+        lc.diagnostics.min_lambda_min_in_ball(_exp2, {"t": jnp.asarray([0.0, jnp.nan])}, EYE, 0.5)
     with pytest.raises(ValueError, match="apply_fn"):
-        lc.min_lambda_min_in_ball(lambda p, x: jnp.sum(x), params, EYE, 0.5)
+        lc.diagnostics.min_lambda_min_in_ball(lambda p, x: jnp.sum(x), params, EYE, 0.5)
 
 
 # ----------------------------------------------------------------------------- fit_power_law
@@ -177,8 +177,8 @@ def test_bad_model_inputs_raise():
 def test_fit_power_law_recovers_an_exact_power_law():
     x = np.array([64.0, 128.0, 256.0, 512.0, 2048.0])
     y = 3.5 * x ** -0.75
-    fit = lc.fit_power_law(x, y)
-    assert isinstance(fit, lc.PowerLawFit)
+    fit = lc.diagnostics.fit_power_law(x, y)
+    assert isinstance(fit, lc.diagnostics.PowerLawFit)
     assert fit.exponent == pytest.approx(-0.75, abs=1e-12)
     assert fit.prefactor == pytest.approx(3.5, rel=1e-12)
     assert fit.r2 == pytest.approx(1.0, abs=1e-12)
@@ -187,14 +187,14 @@ def test_fit_power_law_recovers_an_exact_power_law():
 
 def test_fit_power_law_two_points_and_noisy_data():
     # two points: the exponent through them, log(y2/y1)/log(x2/x1)
-    fit = lc.fit_power_law([0.001, 0.1], [12.0, 0.877])
+    fit = lc.diagnostics.fit_power_law([0.001, 0.1], [12.0, 0.877])
     assert fit.exponent == pytest.approx(math.log(0.877 / 12.0) / math.log(100.0), rel=1e-12)
     # noisy: the same slope as NumPy's least squares on the logs, r2 < 1
     rng = np.random.default_rng(0)
     x = np.geomspace(1.0, 1e3, 20)
     y = 2.0 * x ** 0.5 * np.exp(0.3 * rng.normal(size=20))
     slope = np.linalg.lstsq(np.stack([np.log(x), np.ones(20)], 1), np.log(y), rcond=None)[0][0]
-    fit = lc.fit_power_law(x, y)
+    fit = lc.diagnostics.fit_power_law(x, y)
     assert fit.exponent == pytest.approx(slope, rel=1e-10)
     assert 0.5 < fit.r2 < 1.0
 
@@ -210,4 +210,4 @@ def test_fit_power_law_two_points_and_noisy_data():
 ])
 def test_fit_power_law_bad_inputs_raise(x, y, match):
     with pytest.raises(ValueError, match=match):
-        lc.fit_power_law(x, y)
+        lc.diagnostics.fit_power_law(x, y)

@@ -116,7 +116,7 @@ def test_pl_ratio_is_rayleigh_quotient_of_the_ntk(mlp_problem):
     ev = np.linalg.eigvalsh(theta_mine)
     assert ev[0] - 1e-10 * ev[-1] <= rho <= ev[-1] * (1 + 1e-10)
     # the library's Rayleigh quotient agrees with the definition too
-    assert lc.rayleigh_quotient(theta_mine, u) == pytest.approx(expected, rel=1e-12)
+    assert lc.diagnostics.rayleigh_quotient(theta_mine, u) == pytest.approx(expected, rel=1e-12)
     # the interior of the interval is strict for a generic residual
     assert ev[0] < rho < ev[-1]
 
@@ -124,10 +124,10 @@ def test_pl_ratio_is_rayleigh_quotient_of_the_ntk(mlp_problem):
 def test_loss_residual_and_gradient_norm_match_own_autodiff(mlp_problem):
     model, params, x, y = mlp_problem
     value, gsq = my_loss_and_grad_norm_sq(model.apply, params, x, y)
-    np.testing.assert_allclose(np.asarray(lc.residual(model.apply, params, x, y)),
+    np.testing.assert_allclose(np.asarray(lc.diagnostics.residual(model.apply, params, x, y)),
                                np.asarray(model.apply(params, x)) - np.asarray(y), rtol=1e-12)
     assert lc.loss(model.apply, params, x, y) == pytest.approx(value, rel=1e-12)
-    assert lc.gradient_norm_sq(model.apply, params, x, y) == pytest.approx(gsq, rel=1e-12)
+    assert lc.diagnostics.gradient_norm_sq(model.apply, params, x, y) == pytest.approx(gsq, rel=1e-12)
     # ||grad L||^2 = u^T Theta u
     u = np.asarray(model.apply(params, x) - y)
     assert gsq == pytest.approx(float(u @ my_ntk(model.apply, params, x) @ u), rel=1e-10)
@@ -141,7 +141,7 @@ def test_pl_ratio_with_positive_loss_star(mlp_problem):
     assert rho == pytest.approx(gsq / (2 * (value - star)), rel=1e-12)
     # a larger L* can only increase the ratio
     assert rho > lc.pl_ratio(model.apply, params, x, y)
-    assert float(lc.pl_ratio_from_values(value, gsq, star)) == pytest.approx(rho, rel=1e-12)
+    assert float(lc.diagnostics.pl_ratio_from_values(value, gsq, star)) == pytest.approx(rho, rel=1e-12)
 
 
 @pytest.mark.parametrize("factor", [1.5, 10.0])
@@ -167,11 +167,11 @@ def test_pl_ratio_raises_at_an_exact_interpolant():
 def test_pl_ratio_from_values_elementwise():
     loss = np.array([2.0, 1.0, 0.5, 0.25, np.nan, 3.0])
     gsq = np.array([4.0, 3.0, 1.0, 2.0, 1.0, np.inf])
-    out = lc.pl_ratio_from_values(loss, gsq, 0.5)
+    out = lc.diagnostics.pl_ratio_from_values(loss, gsq, 0.5)
     expected = np.array([4.0 / 3.0, 3.0 / 1.0, np.nan, np.nan, np.nan, np.nan])
     np.testing.assert_allclose(out, expected, rtol=1e-15, equal_nan=True)
     with pytest.raises(ValueError, match="loss_value"):
-        lc.pl_ratio_from_values(np.ones(3), np.ones(4))
+        lc.diagnostics.pl_ratio_from_values(np.ones(3), np.ones(4))
 
 
 # --------------------------------------------------------------------- the linear model
@@ -258,19 +258,19 @@ def test_linear_model_smoothness_is_lambda_max(linear_problem):
     hess_top = np.linalg.eigvalsh(jac.T @ jac)[-1]
     assert hess_top == pytest.approx(P["lmax"], rel=1e-10)
     assert beta == pytest.approx(P["lmax"], rel=1e-8)
-    lo, hi = lc.step_size_thresholds(beta)
+    lo, hi = lc.diagnostics.step_size_thresholds(beta)
     assert lo == pytest.approx(1.0 / P["lmax"], rel=1e-8)
     assert hi == pytest.approx(2.0 / P["lmax"], rel=1e-8)
 
 
 def test_step_size_thresholds_closed_form():
-    assert lc.step_size_thresholds(4.0) == (0.25, 0.5)
-    assert lc.step_size_thresholds(0.5) == (2.0, 4.0)
+    assert lc.diagnostics.step_size_thresholds(4.0) == (0.25, 0.5)
+    assert lc.diagnostics.step_size_thresholds(0.5) == (2.0, 4.0)
 
 
 def test_linear_model_min_pl_ratio_in_ball_within_spectrum(linear_problem):
     P = linear_problem
-    est = lc.min_pl_ratio_in_ball(P["model"].apply, P["params"], P["x"], P["y"], 2.0,
+    est = lc.diagnostics.min_pl_ratio_in_ball(P["model"].apply, P["params"], P["x"], P["y"], 2.0,
                                   n_directions=4, descent_steps=3, key=4)
     # rho(theta) is a Rayleigh quotient of the same constant kernel at every theta
     assert P["lmin"] * (1 - 1e-10) <= est.value <= P["lmax"] * (1 + 1e-10)
@@ -384,7 +384,7 @@ def test_lipschitz_in_ball_mlp_structure(mlp_problem):
     model, params, x, _ = mlp_problem
     est = lc.lipschitz_in_ball(model.apply, params, x, 0.5, n_directions=3, ascent_steps=2,
                                key=1)
-    assert isinstance(est, lc.LipschitzEstimate)
+    assert isinstance(est, lc.diagnostics.LipschitzEstimate)
     assert est.lambda0 == pytest.approx(np.linalg.eigvalsh(my_ntk(model.apply, params, x))[0],
                                         rel=1e-9)
     assert est.sampled > 0
@@ -399,9 +399,9 @@ def test_lipschitz_in_ball_mlp_structure(mlp_problem):
 
 def test_min_pl_ratio_in_ball_mlp_structure(mlp_problem):
     model, params, x, y = mlp_problem
-    est = lc.min_pl_ratio_in_ball(model.apply, params, x, y, 0.3, n_directions=3,
+    est = lc.diagnostics.min_pl_ratio_in_ball(model.apply, params, x, y, 0.3, n_directions=3,
                                   descent_steps=2, key=2)
-    assert isinstance(est, lc.BallPLEstimate)
+    assert isinstance(est, lc.diagnostics.BallPLEstimate)
     assert est.value == min(est.sampled, est.descent)
     assert est.descent <= est.sampled
     assert 0 <= est.value < math.inf
@@ -513,12 +513,12 @@ def test_kernel_distance_properties():
     k1 = a @ a.T
     b = rng.normal(size=(6, 6))
     k2 = b @ b.T
-    assert lc.kernel_distance(k1, 3.7 * k1) == pytest.approx(0.0, abs=1e-14)
-    assert lc.kernel_distance(k1, -k1) == pytest.approx(2.0, rel=1e-14)
+    assert lc.diagnostics.kernel_distance(k1, 3.7 * k1) == pytest.approx(0.0, abs=1e-14)
+    assert lc.diagnostics.kernel_distance(k1, -k1) == pytest.approx(2.0, rel=1e-14)
     expected = 1 - np.sum(k1 * k2) / (np.linalg.norm(k1, "fro") * np.linalg.norm(k2, "fro"))
-    assert lc.kernel_distance(k1, k2) == pytest.approx(expected, rel=1e-12)
-    assert lc.kernel_distance(k2, k1) == pytest.approx(lc.kernel_distance(k1, k2), rel=1e-14)
-    assert 0 < lc.kernel_distance(k1, k2) < 2
+    assert lc.diagnostics.kernel_distance(k1, k2) == pytest.approx(expected, rel=1e-12)
+    assert lc.diagnostics.kernel_distance(k2, k1) == pytest.approx(lc.diagnostics.kernel_distance(k1, k2), rel=1e-14)
+    assert 0 < lc.diagnostics.kernel_distance(k1, k2) < 2
 
 
 def test_kernel_target_alignment_formula():
@@ -527,9 +527,9 @@ def test_kernel_target_alignment_formula():
     k = a @ a.T
     y = rng.normal(size=7)
     expected = (y @ k @ y) / (np.linalg.norm(k, "fro") * (y @ y))
-    assert lc.kernel_target_alignment(k, y) == pytest.approx(expected, rel=1e-12)
+    assert lc.diagnostics.kernel_target_alignment(k, y) == pytest.approx(expected, rel=1e-12)
     # a perfectly aligned rank-one kernel has alignment 1
-    assert lc.kernel_target_alignment(np.outer(y, y), 2.0 * y) == pytest.approx(1.0, rel=1e-12)
+    assert lc.diagnostics.kernel_target_alignment(np.outer(y, y), 2.0 * y) == pytest.approx(1.0, rel=1e-12)
 
 
 def test_parameter_drift_absolute_and_relative():
@@ -543,7 +543,7 @@ def test_parameter_drift_absolute_and_relative():
     assert lc.parameter_drift(p1, p0, relative=True) == pytest.approx(d / np.linalg.norm(v0),
                                                                       rel=1e-12)
     assert lc.parameter_drift(p0, p0) == 0.0
-    assert float(lc.tree_norm(p0)) == pytest.approx(np.linalg.norm(v0), rel=1e-12)
+    assert float(lc.diagnostics.tree_norm(p0)) == pytest.approx(np.linalg.norm(v0), rel=1e-12)
 
 
 def test_kernel_drift_and_operator_norm_match_numpy():
@@ -554,14 +554,14 @@ def test_kernel_drift_and_operator_norm_match_numpy():
     assert lc.kernel_drift(k0, k0) == 0.0
     # symmetric indefinite: max |eigenvalue|
     s = k1 - 2 * k0
-    assert lc.operator_norm(s) == pytest.approx(np.max(np.abs(np.linalg.eigvalsh(s))), rel=1e-12)
+    assert lc.diagnostics.operator_norm(s) == pytest.approx(np.max(np.abs(np.linalg.eigvalsh(s))), rel=1e-12)
     # non-symmetric and rectangular: largest singular value
-    assert lc.operator_norm(a) == pytest.approx(np.linalg.norm(a, 2), rel=1e-12)
+    assert lc.diagnostics.operator_norm(a) == pytest.approx(np.linalg.norm(a, 2), rel=1e-12)
     rect = rng.normal(size=(4, 7))
-    assert lc.operator_norm(rect) == pytest.approx(np.linalg.norm(rect, 2), rel=1e-12)
+    assert lc.diagnostics.operator_norm(rect) == pytest.approx(np.linalg.norm(rect, 2), rel=1e-12)
     # slightly non-symmetric: still the largest singular value
     near = s + 1e-8 * (a - a.T)
-    assert lc.operator_norm(near) == pytest.approx(np.linalg.norm(near, 2), rel=1e-10)
+    assert lc.diagnostics.operator_norm(near) == pytest.approx(np.linalg.norm(near, 2), rel=1e-10)
 
 
 def test_lipschitz_along_path_skips_zero_and_undefined_drifts():
@@ -609,16 +609,16 @@ _VALIDATION_CASES = [
      "method"),
     (lambda f, p, x, y: lc.lipschitz_in_ball(f, p, x[0], 1.0), ValueError, "x"),
     # min_pl_ratio_in_ball
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y, -0.5), ValueError, "radius"),
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y, 1.0, loss_star=-1.0), ValueError,
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y, -0.5), ValueError, "radius"),
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y, 1.0, loss_star=-1.0), ValueError,
      "loss_star"),
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y, 1.0, n_directions=0), ValueError,
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y, 1.0, n_directions=0), ValueError,
      "n_directions"),
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y, 1.0, descent_steps=-1),
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y, 1.0, descent_steps=-1),
      ValueError, "descent_steps"),
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y, 1.0, descent_lr=-0.1),
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y, 1.0, descent_lr=-0.1),
      ValueError, "descent_lr"),
-    (lambda f, p, x, y: lc.min_pl_ratio_in_ball(f, p, x, y[:-1], 1.0), ValueError, "y"),
+    (lambda f, p, x, y: lc.diagnostics.min_pl_ratio_in_ball(f, p, x, y[:-1], 1.0), ValueError, "y"),
     # certificate / certified_radius
     (lambda f, p, x, y: lc.certificate(float("nan"), 1.0, 1.0), ValueError, "lambda0"),
     (lambda f, p, x, y: lc.certificate(1.0, -1.0, 1.0), ValueError, "lipschitz"),
@@ -632,10 +632,10 @@ _VALIDATION_CASES = [
     (lambda f, p, x, y: lc.certified_radius(1.0, -0.1), ValueError, "lipschitz"),
     (lambda f, p, x, y: lc.certified_radius(1.0, math.inf), ValueError, "lipschitz"),
     # step_size_thresholds
-    (lambda f, p, x, y: lc.step_size_thresholds(0.0), ValueError, "beta"),
-    (lambda f, p, x, y: lc.step_size_thresholds(-2.0), ValueError, "beta"),
-    (lambda f, p, x, y: lc.step_size_thresholds(float("nan")), ValueError, "beta"),
-    (lambda f, p, x, y: lc.step_size_thresholds(True), TypeError, "beta"),
+    (lambda f, p, x, y: lc.diagnostics.step_size_thresholds(0.0), ValueError, "beta"),
+    (lambda f, p, x, y: lc.diagnostics.step_size_thresholds(-2.0), ValueError, "beta"),
+    (lambda f, p, x, y: lc.diagnostics.step_size_thresholds(float("nan")), ValueError, "beta"),
+    (lambda f, p, x, y: lc.diagnostics.step_size_thresholds(True), TypeError, "beta"),
     # pl_bound
     (lambda f, p, x, y: lc.pl_bound(1.0, 0.0, 1.0, 5), ValueError, "step_size"),
     (lambda f, p, x, y: lc.pl_bound(1.0, -0.1, 1.0, 5), ValueError, "step_size"),
@@ -686,21 +686,21 @@ _VALIDATION_CASES = [
                          y), ValueError, "params"),
     (lambda f, p, x, y: lc.pl_ratio(42, p, x, y), TypeError, "apply_fn"),
     (lambda f, p, x, y: lc.loss(f, p, x, y[:3]), ValueError, "y"),
-    (lambda f, p, x, y: lc.residual(f, p, x[:, :2], y), ValueError, "apply_fn"),
-    (lambda f, p, x, y: lc.gradient_norm_sq(f, p, x, "y"), TypeError, "y"),
+    (lambda f, p, x, y: lc.diagnostics.residual(f, p, x[:, :2], y), ValueError, "apply_fn"),
+    (lambda f, p, x, y: lc.diagnostics.gradient_norm_sq(f, p, x, "y"), TypeError, "y"),
     # Rayleigh quotient, alignment, distances, drifts, norms
-    (lambda f, p, x, y: lc.rayleigh_quotient(K, np.ones(4)), ValueError, "vector"),
-    (lambda f, p, x, y: lc.rayleigh_quotient(K, np.zeros(3)), ValueError, "vector"),
-    (lambda f, p, x, y: lc.rayleigh_quotient(np.ones((3, 4)), np.ones(3)), ValueError, "kernel"),
-    (lambda f, p, x, y: lc.kernel_target_alignment(K, np.ones(4)), ValueError, "y"),
-    (lambda f, p, x, y: lc.kernel_target_alignment(np.ones((3, 2)), np.ones(3)), ValueError,
+    (lambda f, p, x, y: lc.diagnostics.rayleigh_quotient(K, np.ones(4)), ValueError, "vector"),
+    (lambda f, p, x, y: lc.diagnostics.rayleigh_quotient(K, np.zeros(3)), ValueError, "vector"),
+    (lambda f, p, x, y: lc.diagnostics.rayleigh_quotient(np.ones((3, 4)), np.ones(3)), ValueError, "kernel"),
+    (lambda f, p, x, y: lc.diagnostics.kernel_target_alignment(K, np.ones(4)), ValueError, "y"),
+    (lambda f, p, x, y: lc.diagnostics.kernel_target_alignment(np.ones((3, 2)), np.ones(3)), ValueError,
      "kernel"),
-    (lambda f, p, x, y: lc.kernel_distance(K, np.eye(4)), ValueError, "kernel1"),
-    (lambda f, p, x, y: lc.kernel_distance(K, np.zeros((3, 3))), ValueError, "kernel"),
+    (lambda f, p, x, y: lc.diagnostics.kernel_distance(K, np.eye(4)), ValueError, "kernel1"),
+    (lambda f, p, x, y: lc.diagnostics.kernel_distance(K, np.zeros((3, 3))), ValueError, "kernel"),
     (lambda f, p, x, y: lc.kernel_drift(K, np.eye(4)), ValueError, "kernel"),
     (lambda f, p, x, y: lc.kernel_drift(np.ones(3), K), ValueError, "kernel"),
-    (lambda f, p, x, y: lc.operator_norm(np.ones(3)), ValueError, "matrix"),
-    (lambda f, p, x, y: lc.operator_norm(np.array([[1.0, np.nan], [0.0, 1.0]])), ValueError,
+    (lambda f, p, x, y: lc.diagnostics.operator_norm(np.ones(3)), ValueError, "matrix"),
+    (lambda f, p, x, y: lc.diagnostics.operator_norm(np.array([[1.0, np.nan], [0.0, 1.0]])), ValueError,
      "matrix"),
     (lambda f, p, x, y: lc.parameter_drift({"a": jnp.ones(3)}, {"a": jnp.ones(4)}), ValueError,
      "params"),
@@ -711,7 +711,7 @@ _VALIDATION_CASES = [
     (lambda f, p, x, y: lc.lower_envelope([1.0, 2.0], 2), ValueError, "start"),
     (lambda f, p, x, y: lc.lower_envelope([1.0, 2.0], -1), ValueError, "start"),
     (lambda f, p, x, y: lc.lower_envelope(np.ones((2, 2))), ValueError, "values"),
-    (lambda f, p, x, y: lc.pl_ratio_from_values([1.0], [1.0], loss_star="0"), TypeError,
+    (lambda f, p, x, y: lc.diagnostics.pl_ratio_from_values([1.0], [1.0], loss_star="0"), TypeError,
      "loss_star"),
 ]
 
