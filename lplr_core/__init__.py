@@ -77,7 +77,8 @@ Check your own network (:mod:`lplr_core.check`): :func:`~lplr_core.check.check_n
 :class:`~lplr_core.check.NetworkReport`.
 
 Sub-namespaces: :mod:`~lplr_core.models`, :mod:`~lplr_core.ntk`,
-:mod:`~lplr_core.diagnostics`, :mod:`~lplr_core.tree_math` (pytree arithmetic),
+:mod:`~lplr_core.diagnostics`, :mod:`~lplr_core.losses` (the loss and the PL ratio as pure
+kernels), :mod:`~lplr_core.tree_math` (pytree arithmetic),
 :mod:`~lplr_core.training`, :mod:`~lplr_core.rates` (the linear-rate factors),
 :mod:`~lplr_core.bounds`, :mod:`~lplr_core.check`, :mod:`~lplr_core.data` (``binary_mnist``
 and friends), and the chapters' helpers :mod:`~lplr_core.objectives` (chapter 1),
@@ -95,6 +96,7 @@ from lplr_core import (  # noqa: F401  (the sub-namespaces, as attributes: lp.ob
     containment,
     data,
     diagnostics,
+    losses,
     lqcr,
     models,
     ntk,
@@ -153,7 +155,7 @@ __all__ = [
 
 #: The sub-namespaces, reached as attributes (``lp.objectives.quadratic_plus_sine``).
 SUBMODULES = (
-    "models", "ntk", "diagnostics", "tree_math", "training", "rates", "bounds", "check",
+    "models", "ntk", "diagnostics", "losses", "tree_math", "training", "rates", "bounds", "check",
     "data", "objectives", "lqcr", "containment", "phase",
 )
 
