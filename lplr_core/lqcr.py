@@ -38,8 +38,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lplr_core._validation import check_array, check_int, check_params, check_real
-from lplr_core.diagnostics import _check_model_data, _check_same_structure, _loss_fn, tree_norm
+from lplr_core._validation import (
+    check_array,
+    check_int,
+    check_model_data,
+    check_params,
+    check_real,
+    check_same_structure,
+)
+from lplr_core import tree_math
+from lplr_core.engine import gd_step
+from lplr_core.losses import loss_and_grad
+from lplr_core.rates import descent_factor
 
 __all__ = [
     "quasi_convexity_ratio",
@@ -51,25 +61,16 @@ __all__ = [
 ]
 
 
-def _tree_vdot(a, b):
-    return sum(jnp.vdot(u, v) for u, v in zip(jax.tree_util.tree_leaves(a),
-                                               jax.tree_util.tree_leaves(b)))
-
-
-def _tree_sub(a, b):
-    return jax.tree_util.tree_map(lambda u, v: u - v, a, b)
-
-
 @partial(jax.jit, static_argnames=("apply_fn",))
 def _ratio_values(apply_fn, params, x, y, params_star):
     """L(theta) and <grad L(theta), theta - theta*>."""
-    value, grads = jax.value_and_grad(_loss_fn, argnums=1)(apply_fn, params, x, y)
-    return value, _tree_vdot(grads, _tree_sub(params, params_star))
+    value, grads = loss_and_grad(apply_fn, params, x, y)
+    return value, tree_math.vdot(grads, tree_math.sub(params, params_star))
 
 
 def _check_star(params, params_star):
     params_star = check_params("params_star", params_star)
-    _check_same_structure("params", params, "params_star", params_star)
+    check_same_structure("params", params, "params_star", params_star)
     return params_star
 
 
@@ -115,7 +116,7 @@ def quasi_convexity_ratio(apply_fn: Callable, params: Any, x: Any, y: Any, param
       ValueError: an argument is invalid, or :math:`L(\theta) \le L^*` (the ratio
         is undefined there).
     """
-    params, x, y = _check_model_data(apply_fn, params, x, y)
+    params, x, y = check_model_data(apply_fn, params, x, y)
     params_star = _check_star(params, params_star)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
     value, inner = (float(v) for v in _ratio_values(apply_fn, params, x, y, params_star))
@@ -156,22 +157,22 @@ class QuasiConvexityPath(NamedTuple):
 
 @partial(jax.jit, static_argnames=("apply_fn", "steps"))
 def _path_program(apply_fn, params0, x, y, stars, step_size, steps):
-    grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
+    grad_loss = loss_and_grad
 
     def evaluate(params):
         value, grads = grad_loss(apply_fn, params, x, y)
 
         def against(star):  # <grad L, theta - theta*> and ||theta - theta*|| for one theta*
-            diff = _tree_sub(params, star)
-            return _tree_vdot(grads, diff), tree_norm(diff)
+            diff = tree_math.sub(params, star)
+            return tree_math.vdot(grads, diff), tree_math.norm(diff)
 
         inner, dist = jax.vmap(against)(stars)
-        drift = tree_norm(_tree_sub(params, params0))
-        return (value, jnp.square(tree_norm(grads)), drift, inner, dist), grads
+        drift = tree_math.norm(tree_math.sub(params, params0))
+        return (value, jnp.square(tree_math.norm(grads)), drift, inner, dist), grads
 
     def body(params, _):
         rec, grads = evaluate(params)
-        params = jax.tree_util.tree_map(lambda p, g: p - step_size * g, params, grads)
+        params = gd_step(params, grads, step_size)
         return params, rec
 
     params, recs = jax.lax.scan(body, params0, None, length=steps)
@@ -216,7 +217,7 @@ def quasi_convexity_path(apply_fn: Callable, params: Any, x: Any, y: Any, params
     Returns:
       A :class:`QuasiConvexityPath`.
     """
-    params, x, y = _check_model_data(apply_fn, params, x, y)
+    params, x, y = check_model_data(apply_fn, params, x, y)
     stars, several = _check_stars(params, params_star)
     step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
     steps = check_int("steps", steps, minimum=1)
@@ -249,7 +250,7 @@ def _descent_constant(step_size, beta):
     if step_size >= 2.0 / beta:
         raise ValueError(f"step_size must be < 2/beta = {2.0 / beta:.6g} for the bound with "
                          f"beta; got {step_size}")
-    return 1.0 - beta * step_size / 2.0
+    return descent_factor(step_size, beta)
 
 
 def sublinear_bound(loss0: float, step_size: float, c: float, distance0: float, steps: Any, *,

@@ -56,6 +56,7 @@ from lplr_core._validation import (
     describe,
 )
 from lplr_core.diagnostics import RateFit, fit_linear_rate, pl_ratio_from_values
+from lplr_core.engine import descend, gd_step
 from lplr_core.rates import rate_factor  # the one home of the PL rate factor; re-exported
 
 __all__ = [
@@ -297,7 +298,7 @@ def _gd_program(fn, x0, step_size, loss_star, threshold, steps, record_iterates)
         bad = ~(jnp.isfinite(value) & jnp.isfinite(grad_sq)) | (value - loss_star > threshold)
         diverged_at = jnp.where((diverged_at < 0) & bad, t, diverged_at)
         alive = diverged_at < 0
-        x_next = jnp.where(alive, x - step_size * grad, x)
+        x_next = jnp.where(alive, gd_step(x, grad, step_size), x)
         out = (value, grad_sq, x) if record_iterates else (value, grad_sq)
         return (x_next, diverged_at), out
 
@@ -384,7 +385,7 @@ def gradient_descent_fn(fn: Callable, x0: Any, step_size: float, steps: int, *,
 @partial(jax.jit, static_argnames=("fn",))
 def _final_iterate(fn, x0, step_size, steps):
     grad = jax.grad(fn)
-    return jax.lax.fori_loop(0, steps, lambda _, x: x - step_size * grad(x), x0)
+    return descend(lambda x, key: (grad(x), key), x0, step_size, steps)
 
 
 # ---------------------------------------------------------------------- PL constant

@@ -51,14 +51,10 @@ from lplr_core._validation import (
     check_targets,
     describe,
 )
-from lplr_core.diagnostics import (
-    _PL_GAP_ULPS,
-    _loss_fn,
-    fit_linear_rate,
-    lipschitz_along_path,
-    lower_envelope,
-    tree_norm,
-)
+from lplr_core import tree_math
+from lplr_core.diagnostics import fit_linear_rate, lipschitz_along_path, lower_envelope
+from lplr_core.losses import loss as _loss, loss_and_grad, pl_gap_floor, pl_ratio_from_values
+from lplr_core.engine import descend, gd_step
 from lplr_core.models import param_count
 from lplr_core.ntk import NTK_METHODS, kernel_fn
 
@@ -289,20 +285,19 @@ def _sgd_batch(key, x, y, batch_size):
 @lru_cache(maxsize=64)
 def _plain_steps(apply_fn, batch_size: int | None):
     """``count`` bare steps (no records): recovers the last finite parameters."""
-    grad_loss = jax.grad(_loss_fn, argnums=1)
+    def grad_loss(apply_fn, params, x, y):
+        return loss_and_grad(apply_fn, params, x, y)[1]
 
     def run(params, x, y, step_size, key, count):
-        def body(_, state):
-            params, key = state
-            if batch_size is None:
-                grads, scale = grad_loss(apply_fn, params, x, y), 1.0
-            else:
-                key, xb, yb = _sgd_batch(key, x, y, batch_size)
-                grads, scale = grad_loss(apply_fn, params, xb, yb), x.shape[0] / batch_size
-            params = jax.tree_util.tree_map(lambda p, g: p - (step_size * scale) * g,
-                                            params, grads)
-            return params, key
-        return jax.lax.fori_loop(0, count, body, (params, key))[0]
+        if batch_size is None:
+            def direction(params, key):
+                return grad_loss(apply_fn, params, x, y), key
+            return descend(direction, params, step_size, count, key)
+
+        def direction(params, key):
+            key, xb, yb = _sgd_batch(key, x, y, batch_size)
+            return grad_loss(apply_fn, params, xb, yb), key
+        return descend(direction, params, step_size * (x.shape[0] / batch_size), count, key)
 
     return jax.jit(run)
 
@@ -328,23 +323,20 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
     computing both).
     """
     kfn = kernel_fn(apply_fn, ntk_method) if ntk_method else None
-    grad_loss = jax.value_and_grad(_loss_fn, argnums=1)
+    grad_loss = loss_and_grad
 
     def run(params0, x, y, step_size, loss_star, blowup, key):
         dtype = jnp.result_type(*jax.tree_util.tree_leaves(params0))
         nan = jnp.asarray(jnp.nan, dtype)
         scale = 1.0 if batch_size is None else x.shape[0] / batch_size  # unbiased SGD step
         # The blow-up threshold of gradient_descent_fn: L_t - L* > blowup * max(L_0 - L*, 1).
-        threshold = blowup * jnp.maximum(_loss_fn(apply_fn, params0, x, y) - loss_star, 1.0)
+        threshold = blowup * jnp.maximum(_loss(apply_fn, params0, x, y) - loss_star, 1.0)
 
         # Below this bound on ||theta_t - theta_0||, the drift's sum of squares cannot overflow.
         drift_limit = 0.5 * jnp.sqrt(jnp.finfo(dtype).max)
 
-        def update(params, grads):
-            return jax.tree_util.tree_map(lambda p, g: p - (step_size * scale) * g, params, grads)
-
         def exact_drift(params):
-            return tree_norm(jax.tree_util.tree_map(lambda a, b: a - b, params, params0))
+            return tree_math.norm(tree_math.sub(params, params0))
 
         def measure(params, value, grads, bound, *, exact=True, estimate_scale=1.0,
                     with_ratio=True):
@@ -355,7 +347,7 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
             by the triangle inequality) shows it finite: one reduction over the
             parameters per step instead of two, and the same flag.
             """
-            gnorm = tree_norm(grads)
+            gnorm = tree_math.norm(grads)
             gsq = jnp.square(gnorm)
             if exact:
                 drift = exact_drift(params)
@@ -364,11 +356,10 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
                     bound = jax.lax.pmax(bound, axis_name)
                 drift = jax.lax.cond(bound < drift_limit, lambda p: jnp.zeros((), dtype),
                                      exact_drift, params)
-            gap = value - loss_star
-            floor = _PL_GAP_ULPS * jnp.finfo(dtype).eps * jnp.maximum(jnp.abs(value),
-                                                                     jnp.abs(loss_star))
-            defined = gap > floor
-            rho = jnp.where(defined, gsq / (2 * jnp.where(defined, gap, 1.0)), nan)
+            # the package's one PL ratio and round-off rule (lplr_core.losses); where the
+            # ratio is defined it must be finite
+            defined = value - loss_star > pl_gap_floor(value, loss_star)
+            rho = pl_ratio_from_values(value, gsq, loss_star)
             bad = (~jnp.isfinite(value), ~jnp.isfinite(gsq), ~jnp.isfinite(drift),
                    defined & ~jnp.isfinite(rho) if with_ratio else False, False,
                    estimate_scale * value - loss_star > threshold)
@@ -386,7 +377,8 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
             # once a run is flagged its bound no longer matters; zero keeps it from
             # forcing exact drifts on the rest of a batch
             bound = jnp.where(diverged_at >= 0, 0.0, bound + (step_size * scale) * gnorm)
-            return (update(params, grads), diverged_at, reason, t + 1, key, bound.astype(dtype))
+            return (gd_step(params, grads, step_size * scale), diverged_at, reason, t + 1, key,
+                    bound.astype(dtype))
 
         def step(carry, _):
             params, key, bound = carry[0], carry[4], carry[5]
@@ -570,25 +562,9 @@ def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_si
       its records stop before ``t``. Every step is tested, not only recorded
       ones, so the flag does not depend on ``record_every``.
     """
-    params, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup = \
-        _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
-                        loss_star, ntk_method, blowup)
-    step_size = _check_step_size("step_size", step_size)
-    layout = _Layout.make(steps, record_every, ntk_every)
-    program = _program(apply_fn, layout, ntk_method if ntk_every else None, None)
-    dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
-    args = (x, y.astype(dtype), jnp.asarray(step_size, dtype))
-    rec, ntk, diverged_at, reason, final = program(
-        params, *args, jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype),
-        jax.random.PRNGKey(0))
-    if int(diverged_at) >= 0:
-        final = _last_finite_params(apply_fn, None, params, *args, jax.random.PRNGKey(0),
-                                    diverged_at)
-    config = _config("gradient_descent", apply_fn, params, x, step_size=step_size, steps=steps,
-                     record_every=record_every, ntk_every=ntk_every, loss_star=loss_star,
-                     ntk_method=ntk_method, blowup=blowup)
-    return _trajectory(rec, ntk, diverged_at, reason, final, layout, float(tree_norm(params)),
-                       config)
+    return _run("gradient_descent", apply_fn, params, x, y, step_size=step_size, steps=steps,
+                batch_size=None, key=None, record_every=record_every, ntk_every=ntk_every,
+                loss_star=loss_star, ntk_method=ntk_method, blowup=blowup)
 
 
 def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, steps: int,
@@ -603,12 +579,27 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
     :func:`gradient_descent`; between records the test uses the step's own
     mini-batch values (:math:`\tfrac{n}{b} L_B` for the blow-up test, no PL ratio).
     """
+    return _run("sgd", apply_fn, params, x, y, step_size=step_size, steps=steps,
+                batch_size=batch_size, key=key, record_every=record_every, ntk_every=ntk_every,
+                loss_star=loss_star, ntk_method=ntk_method, blowup=blowup)
+
+
+def _run(kind, apply_fn, params, x, y, *, step_size, steps, batch_size, key, record_every,
+         ntk_every, loss_star, ntk_method, blowup) -> Trajectory:
+    """The one runner behind :func:`gradient_descent` (``batch_size=None``: every step uses
+    the full batch) and :func:`sgd`: validate, run the compiled program, recover the last
+    finite iterate of a flagged run, and build the :class:`Trajectory`."""
     params, x, y, steps, record_every, ntk_every, loss_star, ntk_method, blowup = \
         _check_run_args(apply_fn, params, x, y, step_size, steps, record_every, ntk_every,
                         loss_star, ntk_method, blowup)
     step_size = _check_step_size("step_size", step_size)
-    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
-    key = check_key("key", key)
+    settings = {}
+    if batch_size is None:
+        key = jax.random.PRNGKey(0)  # unused by full-batch steps; keeps one program signature
+    else:
+        batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
+        key = check_key("key", key)
+        settings["batch_size"] = batch_size
     layout = _Layout.make(steps, record_every, ntk_every)
     program = _program(apply_fn, layout, ntk_method if ntk_every else None, batch_size)
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(params))
@@ -617,10 +608,10 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
         params, *args, jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype), key)
     if int(diverged_at) >= 0:
         final = _last_finite_params(apply_fn, batch_size, params, *args, key, diverged_at)
-    config = _config("sgd", apply_fn, params, x, step_size=step_size, steps=steps,
-                     batch_size=batch_size, record_every=record_every, ntk_every=ntk_every,
-                     loss_star=loss_star, ntk_method=ntk_method, blowup=blowup)
-    return _trajectory(rec, ntk, diverged_at, reason, final, layout, float(tree_norm(params)),
+    config = _config(kind, apply_fn, params, x, step_size=step_size, steps=steps, **settings,
+                     record_every=record_every, ntk_every=ntk_every, loss_star=loss_star,
+                     ntk_method=ntk_method, blowup=blowup)
+    return _trajectory(rec, ntk, diverged_at, reason, final, layout, float(tree_math.norm(params)),
                        config)
 
 
@@ -779,7 +770,7 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
         for leaf, value in zip(jax.tree_util.tree_leaves(final), jax.tree_util.tree_leaves(good)):
             leaf[s_idx, e_idx] = np.asarray(value)
     final = jax.tree_util.tree_map(jnp.asarray, final)
-    params0_norm = np.asarray([float(tree_norm(jax.tree_util.tree_map(lambda a: a[s], params)))
+    params0_norm = np.asarray([float(tree_math.norm(jax.tree_util.tree_map(lambda a: a[s], params)))
                                for s in range(n_seeds)])
     config = _config("gradient_descent_sweep", apply_fn, one, x, step_sizes=sizes.tolist(),
                      steps=steps, record_every=record_every, ntk_every=ntk_every,
