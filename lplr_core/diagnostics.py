@@ -18,6 +18,24 @@ Lipschitz constants of this module (path, sampled, ascent) are *lower*
 estimates of :math:`L_\Theta`, so :math:`\hat\mu = \lambda_0 - \hat L_\Theta r`
 over-estimates :math:`\mu` and a positive value proves nothing. Proved bounds,
 and the only certificates that certify, are in :mod:`lplr_core.bounds`.
+
+**JAX-native functions.** The numerical functions (:func:`loss`, :func:`residual`,
+:func:`gradient_norm_sq`, :func:`pl_ratio`, :func:`pl_ratio_from_values`,
+:func:`rayleigh_quotient`, :func:`lower_envelope`, :func:`parameter_drift`,
+:func:`kernel_drift`, :func:`operator_norm`, :func:`lipschitz_along_path`,
+:func:`certificate`, :func:`certified_radius`, :func:`kernel_distance`,
+:func:`kernel_target_alignment`, :func:`tree_norm`) return a ``jax.Array`` (0-d for a
+scalar) and work eagerly and under ``jax.jit``, ``jax.vmap`` and ``jax.grad``. Each
+validates its arguments once at entry: the static properties (types, shapes, tree
+structure) always, the values (finite, positive, non-zero) only when they are concrete;
+under a transformation an undefined value is ``NaN`` instead of an error. The loss and
+the PL ratio are computed by the kernels of :mod:`lplr_core.losses` (their one home).
+
+The searches and fits (:func:`lipschitz_in_ball`, :func:`min_pl_ratio_in_ball`,
+:func:`min_lambda_min_in_ball`, :func:`smoothness`, :func:`fit_linear_rate`,
+:func:`linear_onset`, :func:`fit_power_law`, :func:`pl_bound`,
+:func:`step_size_thresholds`) are **host-side** analyses: they return Python floats and
+NumPy arrays, and loop on the host over compiled kernels.
 """
 
 from __future__ import annotations
@@ -29,24 +47,37 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from lplr_core import losses as _losses
+from lplr_core import tree_math as tm
 from lplr_core._validation import (
     check_apply_fn,
     check_array,
+    check_bool,
     check_choice,
     check_int,
+    check_kernel,
     check_key,
+    check_model_data,
     check_params,
     check_real,
     check_real_values,
-    check_model_data,
     check_same_structure,
     check_targets,
     describe,
+    is_concrete,
 )
-from lplr_core import losses as _losses
 from lplr_core.losses import PL_GAP_ULPS
-from lplr_core.ntk import NTK_METHODS, _check_kernel, kernel_fn
+from lplr_core.ntk import NTK_METHODS, kernel_fn
+from lplr_core.rates import sharp_rate_factor, simple_rate_factor
+from lplr_core.tree_math import PyTree
+
+try:  # the Literal type of the NTK methods (lplr_core.ntk defines it)
+    from lplr_core.ntk import NTKMethod
+except ImportError:  # pragma: no cover - an older ntk
+    from typing import Literal
+    NTKMethod = Literal["auto", "jacobian", "ntvp", "structured"]
 
 __all__ = [
     "loss",
@@ -82,20 +113,18 @@ __all__ = [
     "linear_onset",
 ]
 
+#: ``apply_fn(params, x) -> (n,)``: a model evaluated on a batch of inputs.
+ApplyFn = Callable[[PyTree, jax.Array], jax.Array]
+
 
 # --------------------------------------------------------------------- pytree helpers
 
-def tree_norm(tree: Any) -> jax.Array:
-    r"""Euclidean norm :math:`\|\theta\|_2` of a pytree, as if flattened into one vector."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(tree)))
+def tree_norm(tree: PyTree) -> jax.Array:
+    r"""Euclidean norm :math:`\|\theta\|_2` of a pytree, as if flattened into one vector.
 
-
-def _tree_sub(a, b):
-    return jax.tree_util.tree_map(lambda u, v: u - v, a, b)
-
-
-def _tree_axpy(alpha, x, y):
-    return jax.tree_util.tree_map(lambda u, v: alpha * u + v, x, y)
+    The same as :func:`lplr_core.tree_math.norm` (kept under this name for its users).
+    """
+    return tm.norm(tree)
 
 
 # Compatibility aliases for modules not yet switched to the public homes
@@ -106,70 +135,125 @@ _loss_fn = _losses.loss
 _PL_GAP_ULPS = PL_GAP_ULPS
 
 
+def _concrete_nan(value: jax.Array) -> bool:
+    """True when ``value`` is concrete and NaN (a host check, only outside transformations)."""
+    return is_concrete(value) and bool(jnp.isnan(value))
+
+
 # ------------------------------------------------------------------ loss and PL ratio
 
-
-@partial(jax.jit, static_argnames=("apply_fn",))
-def _loss_and_grad_norm_sq(apply_fn, params, x, y):
-    value, grads = jax.value_and_grad(_loss_fn, argnums=1)(apply_fn, params, x, y)
-    return value, jnp.square(tree_norm(grads))
-
-
-def residual(apply_fn: Callable, params: Any, x: Any, y: Any) -> jax.Array:
-    r"""The residual :math:`u = f(X; \theta) - y`, shape ``(n,)``."""
-    params, x, y = _check_model_data(apply_fn, params, x, y)
-    return apply_fn(params, x) - y
+# One compiled program per model and shapes for eager calls; inside an outer jit they inline.
+_loss_jit = jax.jit(_losses.loss, static_argnums=0)
+_residual_jit = jax.jit(_losses.residual, static_argnums=0)
+_loss_and_grad_norm_sq = jax.jit(_losses.loss_and_grad_norm_sq, static_argnums=0)
 
 
-def loss(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
-    r"""The squared loss :math:`L(\theta) = \tfrac12 \|f(X;\theta) - y\|^2` (a sum, not a mean)."""
-    params, x, y = _check_model_data(apply_fn, params, x, y)
-    return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[0])
+def residual(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike) -> jax.Array:
+    r"""The residual :math:`u = f(X; \theta) - y`, shape ``(n,)``.
+
+    Args:
+      apply_fn: the model, ``apply_fn(params, x) -> (n,)``.
+      params: the parameters :math:`\theta` (a pytree of floating arrays).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+    """
+    params, x, y = check_model_data(apply_fn, params, x, y)
+    return _residual_jit(apply_fn, params, x, y)
 
 
-def gradient_norm_sq(apply_fn: Callable, params: Any, x: Any, y: Any) -> float:
-    r""":math:`\|\nabla L(\theta)\|^2 = u^\top \Theta u`."""
-    params, x, y = _check_model_data(apply_fn, params, x, y)
-    return float(_loss_and_grad_norm_sq(apply_fn, params, x, y)[1])
+def loss(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike) -> jax.Array:
+    r"""The squared loss :math:`L(\theta) = \tfrac12 \|f(X;\theta) - y\|^2` (a sum, not a mean).
+
+    A 0-d ``jax.Array``; differentiable in ``params`` (``jax.grad`` gives :math:`J^\top u`).
+
+    Args:
+      apply_fn: the model, ``apply_fn(params, x) -> (n,)``.
+      params: the parameters :math:`\theta` (a pytree of floating arrays).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.diagnostics import loss
+      >>> apply_fn = lambda w, x: x @ w
+      >>> w, x, y = jnp.array([1.0, 2.0]), jnp.eye(2), jnp.array([0.0, 0.0])
+      >>> print(f"{loss(apply_fn, w, x, y):.3f}")
+      2.500
+    """
+    params, x, y = check_model_data(apply_fn, params, x, y)
+    return _loss_jit(apply_fn, params, x, y)
 
 
+def gradient_norm_sq(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike) -> jax.Array:
+    r""":math:`\|\nabla L(\theta)\|^2 = u^\top \Theta u`, a 0-d ``jax.Array``.
 
-def pl_ratio_from_values(loss_value: Any, grad_norm_sq: Any, loss_star: float = 0.0) -> np.ndarray:
+    Args:
+      apply_fn: the model, ``apply_fn(params, x) -> (n,)``.
+      params: the parameters :math:`\theta` (a pytree of floating arrays).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+    """
+    params, x, y = check_model_data(apply_fn, params, x, y)
+    return _loss_and_grad_norm_sq(apply_fn, params, x, y)[1]
+
+
+def _check_loss_values(name: str, value: Any) -> jax.Array:
+    """Real values (NaN/inf allowed) as a floating jax.Array; tracer-safe."""
+    if isinstance(value, jax.Array):
+        if np.dtype(value.dtype).kind not in "biuf":
+            raise TypeError(f"{name} must be real numbers (float, int or bool); got "
+                            f"{describe(value)}")
+    else:
+        check_real_values(name, value)
+        value = np.asarray(value)
+    value = jnp.asarray(value)
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        value = value.astype(jnp.result_type(float))
+    return value
+
+
+def pl_ratio_from_values(loss_value: ArrayLike, grad_norm_sq: ArrayLike,
+                         loss_star: ArrayLike = 0.0) -> jax.Array:
     r""":math:`\rho = \|\nabla L\|^2 / (2 (L - L^*))`, elementwise over arrays.
 
     Entries where a value is not finite, or where :math:`L - L^*` is not above
-    round-off (at most 8 ulps of :math:`\max(|L|, |L^*|)` in the dtype of
-    ``loss_value``; float64 for Python numbers), are ``NaN``: the ratio is
-    undefined there (:func:`lower_envelope` skips them). With :math:`L^* = 0`
-    only :math:`L = 0` is excluded. ``loss_star`` may be any real number here,
-    since this form also serves general objectives whose minimum can be
-    negative; :func:`pl_ratio` (squared loss) requires :math:`L^* \ge 0`.
+    round-off (at most 8 ulps of :math:`\max(|L|, |L^*|)` in the floating dtype of
+    ``loss_value``), are ``NaN``: the ratio is undefined there (:func:`lower_envelope`
+    skips them). With :math:`L^* = 0` only :math:`L = 0` is excluded. ``loss_star``
+    may be any real number here, since this form also serves general objectives whose
+    minimum can be negative; :func:`pl_ratio` (squared loss) requires :math:`L^* \ge 0`.
+    The rule and the formula live in :func:`lplr_core.losses.pl_ratio_from_values`.
+
+    Args:
+      loss_value: :math:`L`, a scalar or an array.
+      grad_norm_sq: :math:`\|\nabla L\|^2`, the same shape.
+      loss_star: :math:`L^*`, a real number.
+
+    Returns:
+      A ``jax.Array`` of the shape of ``loss_value`` (in JAX's float precision: a host
+      analysis that needs float64 with 32-bit JAX calls the kernel with NumPy arrays).
     """
-    loss_value, eps = check_real_values("loss_value", loss_value)
-    grad_norm_sq, _ = check_real_values("grad_norm_sq", grad_norm_sq)
+    loss_value = _check_loss_values("loss_value", loss_value)
+    grad_norm_sq = _check_loss_values("grad_norm_sq", grad_norm_sq)
     if loss_value.shape != grad_norm_sq.shape:
         raise ValueError(f"loss_value and grad_norm_sq must have the same shape; got "
                          f"{loss_value.shape} and {grad_norm_sq.shape}")
     loss_star = check_real("loss_star", loss_star)
-    gap = loss_value - loss_star
-    with np.errstate(invalid="ignore", over="ignore"):
-        floor = _PL_GAP_ULPS * eps * np.maximum(np.abs(loss_value), abs(loss_star))
-        ok = np.isfinite(gap) & np.isfinite(grad_norm_sq) & (gap > floor)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(ok, grad_norm_sq / (2.0 * np.where(ok, gap, 1.0)), np.nan)
+    return _losses.pl_ratio_from_values(loss_value, grad_norm_sq, loss_star)
 
 
-def pl_ratio(apply_fn: Callable | Any, params: Any, x: Any = None, y: Any = None, *,
-             loss_star: float = 0.0) -> float | np.ndarray:
+def pl_ratio(apply_fn: ApplyFn | ArrayLike, params: PyTree, x: ArrayLike | None = None,
+             y: ArrayLike | None = None, *, loss_star: ArrayLike = 0.0) -> jax.Array:
     r"""The empirical PL ratio :math:`\rho(\theta) = \|\nabla L(\theta)\|^2 / (2(L(\theta) - L^*))`.
 
     Two forms:
 
     * ``pl_ratio(apply_fn, params, x, y, loss_star=0.0)`` evaluates the model
-      and returns a float;
+      and returns a 0-d ``jax.Array``, differentiable in ``params``;
     * ``pl_ratio(loss, grad_norm_sq, loss_star=0.0)`` takes recorded values
       (scalars or arrays, e.g. ``Trajectory.loss`` and
-      ``Trajectory.grad_norm_sq``) and is :func:`pl_ratio_from_values`.
+      ``Trajectory.grad_norm_sq``) and is :func:`pl_ratio_from_values` with
+      :math:`L^* \ge 0`.
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)`` (or the loss values).
@@ -179,129 +263,161 @@ def pl_ratio(apply_fn: Callable | Any, params: Any, x: Any = None, y: Any = None
       loss_star: the optimal value :math:`L^* \ge 0` (0 for an interpolating task).
 
     Raises:
-      ValueError: in the model form, if :math:`L(\theta) \le L^*`, where the
-        ratio is undefined.
+      ValueError: eagerly, for a scalar ratio that is undefined (:math:`L - L^*` not
+        above round-off, or a non-finite value). Under ``jit``/``vmap``/``grad`` an
+        undefined ratio is ``NaN``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.diagnostics import pl_ratio
+      >>> apply_fn = lambda w, x: x @ w          # linear: Theta = X X^T
+      >>> x = jnp.array([[1.0, 0.0], [0.0, 2.0]])
+      >>> w, y = jnp.array([1.0, 1.0]), jnp.array([0.0, 0.0])
+      >>> print(f"{pl_ratio(apply_fn, w, x, y):.3f}")   # u = (1, 2): (1 + 16) / 5
+      3.400
+      >>> print(f"{pl_ratio(2.5, 17.0):.3f}")           # from recorded values
+      3.400
     """
     if not callable(apply_fn):
         if x is not None or y is not None:
             raise TypeError("pl_ratio takes either (apply_fn, params, x, y) or "
                             f"(loss, grad_norm_sq); got a non-callable first argument "
                             f"{describe(apply_fn)} together with x and y")
-        loss_values, eps = check_real_values("loss (the first argument)", apply_fn)
-        grad_values, _ = check_real_values("grad_norm_sq (the second argument)", params)
+        loss_values = _check_loss_values("loss (the first argument)", apply_fn)
+        grad_values = _check_loss_values("grad_norm_sq (the second argument)", params)
+        if loss_values.shape != grad_values.shape:
+            raise ValueError(f"loss and grad_norm_sq must have the same shape; got "
+                             f"{loss_values.shape} and {grad_values.shape}")
         # the squared loss is >= 0, so is its minimum (pl_ratio_from_values allows any L*)
         loss_star = check_real("loss_star", loss_star, minimum=0.0)
-        values = pl_ratio_from_values(apply_fn, params, loss_star)
-        if values.ndim:
-            return values
-        if not (math.isfinite(float(loss_values)) and math.isfinite(float(grad_values))):
-            raise ValueError(f"loss and grad_norm_sq must be finite; got {float(loss_values)} "
-                             f"and {float(grad_values)}")
-        if math.isnan(values):
-            raise ValueError(_below_round_off(float(loss_values), loss_star, eps))
-        return float(values)
+        values = _losses.pl_ratio_from_values(loss_values, grad_values, loss_star)
+        if values.ndim == 0 and _concrete_nan(values):
+            _raise_undefined(loss_values, grad_values, loss_star)
+        return values
     if x is None or y is None:
         raise TypeError("pl_ratio(apply_fn, params, x, y) needs x and y")
-    params, x, y = _check_model_data(apply_fn, params, x, y)
+    params, x, y = check_model_data(apply_fn, params, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
-    eps = float(jnp.finfo(jnp.result_type(*jax.tree_util.tree_leaves(params))).eps)
-    value, gsq = (float(v) for v in _loss_and_grad_norm_sq(apply_fn, params, x, y))
-    if not value - loss_star > _PL_GAP_ULPS * eps * max(abs(value), loss_star):
-        raise ValueError(_below_round_off(value, loss_star, eps))
-    return gsq / (2.0 * (value - loss_star))
+    value, gsq = _loss_and_grad_norm_sq(apply_fn, params, x, y)
+    rho = _losses.pl_ratio_from_values(value, gsq, loss_star)
+    if _concrete_nan(rho):
+        _raise_undefined(value, gsq, loss_star)
+    return rho
 
 
-def _below_round_off(value, loss_star, eps):
-    return (f"loss_star must be below the loss L = {value:.17g} by more than round-off "
-            f"({_PL_GAP_ULPS:g} ulps of max(L, L*), i.e. > {_PL_GAP_ULPS * eps * max(abs(value), loss_star):.3g}) "
-            f"for the PL ratio to be defined; got loss_star={loss_star!r}")
+def _raise_undefined(value: jax.Array, gsq: jax.Array, loss_star: float) -> None:
+    value_f, gsq_f = float(value), float(gsq)
+    if not (math.isfinite(value_f) and math.isfinite(gsq_f)):
+        raise ValueError(f"loss and grad_norm_sq must be finite; got {value_f} and {gsq_f}")
+    floor = float(_losses.pl_gap_floor(value, loss_star))
+    raise ValueError(f"loss_star must be below the loss L = {value_f:.17g} by more than "
+                     f"round-off ({PL_GAP_ULPS:g} ulps of max(L, L*), i.e. > {floor:.3g}) "
+                     f"for the PL ratio to be defined; got loss_star={loss_star!r}")
 
 
-def rayleigh_quotient(kernel: Any, vector: Any) -> float:
-    r""":math:`u^\top \Theta u / \|u\|^2`: the PL ratio at :math:`L^* = 0` with :math:`u` the residual."""
-    kernel = _check_kernel("kernel", kernel)
+def rayleigh_quotient(kernel: ArrayLike, vector: ArrayLike) -> jax.Array:
+    r""":math:`u^\top \Theta u / \|u\|^2`: the PL ratio at :math:`L^* = 0` with :math:`u` the residual.
+
+    Raises:
+      ValueError: a non-square ``kernel``, a ``vector`` of another length, or (when
+        concrete) a zero ``vector`` (``NaN`` under a transformation).
+    """
+    kernel = check_kernel("kernel", kernel)
     vector = check_array("vector", vector, ndim=1)
     if vector.shape[0] != kernel.shape[0]:
         raise ValueError(f"vector must have length {kernel.shape[0]} to match kernel; got "
                          f"{vector.shape[0]}")
-    norm_sq = float(vector @ vector)
-    if norm_sq == 0:
+    if is_concrete(vector) and not bool(jnp.any(vector != 0)):
         raise ValueError("vector must be non-zero for a Rayleigh quotient")
-    return float(vector @ kernel @ vector) / norm_sq
+    return _losses.rayleigh_quotient(kernel, vector)
 
 
-def lower_envelope(values: Any, start: int = 0) -> np.ndarray:
+def _lower_envelope(values: jax.Array) -> jax.Array:
+    tail = jnp.where(jnp.isnan(values), jnp.inf, values)
+    env = jax.lax.cummin(tail)
+    return jnp.where(jnp.isinf(env) & (env > 0), jnp.nan, env)
+
+
+def lower_envelope(values: ArrayLike, start: int = 0) -> jax.Array:
     r"""Running minimum :math:`\min_{t_0 \le s \le t} \rho_s` for :math:`t \ge t_0 = ` ``start``.
 
     ``NaN`` entries (undefined ratios) are skipped; the envelope is ``NaN``
-    only before the first defined value.
+    only before the first defined value. ``start`` is static (it fixes the shape).
 
     Args:
       values: a 1-D array (e.g. ``Trajectory.pl_ratio``).
       start: index :math:`t_0` where the stable regime begins.
     Returns:
-      An array of length ``len(values) - start``.
+      A ``jax.Array`` of length ``len(values) - start``.
     """
-    values = np.asarray(check_array("values", values, ndim=1, finite=False), dtype=float)
+    values = check_array("values", values, ndim=1, finite=False)
     start = check_int("start", start, minimum=0, maximum=max(0, values.shape[0] - 1))
-    tail = np.where(np.isnan(values[start:]), np.inf, values[start:])
-    env = np.minimum.accumulate(tail)
-    return np.where(np.isinf(env) & (env > 0), np.nan, env)
+    return _lower_envelope(values[start:])
 
 
-def parameter_drift(params: Any, params0: Any, *, relative: bool = False) -> float:
-    r"""Parameter drift :math:`\|\theta - \theta_0\|_2`, or :math:`\|\theta - \theta_0\|_2 / \|\theta_0\|_2`."""
+def parameter_drift(params: PyTree, params0: PyTree, *, relative: bool = False) -> jax.Array:
+    r"""Parameter drift :math:`\|\theta - \theta_0\|_2`, or :math:`\|\theta - \theta_0\|_2 / \|\theta_0\|_2`.
+
+    Raises:
+      ValueError: different structures or shapes; with ``relative=True``, a zero
+        ``params0`` (when concrete; ``inf``/``NaN`` under a transformation).
+    """
     params = check_params("params", params)
     params0 = check_params("params0", params0)
-    _check_same_structure("params", params, "params0", params0)
-    drift = float(tree_norm(_tree_sub(params, params0)))
+    check_same_structure("params", params, "params0", params0)
+    relative = check_bool("relative", relative)
+    drift = tm.norm(tm.sub(params, params0))
     if relative:
-        scale = float(tree_norm(params0))
-        if scale == 0:
+        scale = tm.norm(params0)
+        if is_concrete(scale) and float(scale) == 0:
             raise ValueError("params0 must be non-zero for the relative drift")
         return drift / scale
     return drift
 
 
-def operator_norm(matrix: Any) -> float:
+def operator_norm(matrix: ArrayLike) -> jax.Array:
     """Spectral norm (largest singular value); for a symmetric matrix, the largest absolute eigenvalue."""
     matrix = check_array("matrix", matrix, ndim=2)
-    return float(_op_norm(matrix))
+    return _op_norm(matrix)
 
 
-def _op_norm(matrix):
-    if matrix.shape[0] == matrix.shape[1]:
-        sym = 0.5 * (matrix + matrix.T)
-        if bool(jnp.allclose(sym, matrix, rtol=1e-6, atol=0.0)):
-            return jnp.max(jnp.abs(jnp.linalg.eigvalsh(sym)))
-    return jnp.linalg.norm(matrix, ord=2)
+def _op_norm(matrix: jax.Array) -> jax.Array:
+    if matrix.shape[0] != matrix.shape[1]:
+        return jnp.linalg.norm(matrix, ord=2)
+    sym = 0.5 * (matrix + matrix.T)
+    symmetric = jnp.allclose(sym, matrix, rtol=1e-6, atol=0.0)
+    return jax.lax.cond(symmetric,
+                        lambda m: jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (m + m.T)))),
+                        lambda m: jnp.linalg.norm(m, ord=2), matrix)
 
 
-def kernel_drift(kernel: Any, kernel0: Any) -> float:
+def kernel_drift(kernel: ArrayLike, kernel0: ArrayLike) -> jax.Array:
     r"""Kernel drift :math:`\|\Theta - \Theta_0\|_{op}`."""
     kernel = check_array("kernel", kernel, ndim=2)
     kernel0 = check_array("kernel0", kernel0, ndim=2)
     if kernel.shape != kernel0.shape:
         raise ValueError(f"kernel and kernel0 must have the same shape; got "
                          f"{tuple(kernel.shape)} and {tuple(kernel0.shape)}")
-    return float(_op_norm(kernel - kernel0))
+    return _op_norm(kernel - kernel0)
 
 
-def lipschitz_along_path(kernel_drifts: Any, param_drifts: Any) -> float:
+def lipschitz_along_path(kernel_drifts: ArrayLike, param_drifts: ArrayLike) -> jax.Array:
     r"""Path estimate :math:`\hat L_\Theta = \max_t \|\Theta_t - \Theta_0\|_{op} / \|\theta_t - \theta_0\|`.
 
     Entries with zero parameter drift (e.g. :math:`t = 0`) or undefined values
-    are skipped. Raises if no entry is usable.
+    are skipped. Raises (when concrete; ``NaN`` under a transformation) if no entry
+    is usable.
     """
-    kd = np.asarray(check_array("kernel_drifts", kernel_drifts, ndim=1, finite=False), float)
-    pd = np.asarray(check_array("param_drifts", param_drifts, ndim=1, finite=False), float)
+    kd = check_array("kernel_drifts", kernel_drifts, ndim=1, finite=False)
+    pd = check_array("param_drifts", param_drifts, ndim=1, finite=False)
     if kd.shape != pd.shape:
         raise ValueError(f"kernel_drifts and param_drifts must have the same length; got "
                          f"{kd.shape[0]} and {pd.shape[0]}")
-    ok = np.isfinite(kd) & np.isfinite(pd) & (pd > 0)
-    if not ok.any():
+    ok = jnp.isfinite(kd) & jnp.isfinite(pd) & (pd > 0)
+    if is_concrete(ok) and not bool(jnp.any(ok)):
         raise ValueError("param_drifts must contain at least one finite positive drift")
-    return float(np.max(kd[ok] / pd[ok]))
+    ratios = jnp.where(ok, kd / jnp.where(ok, pd, 1.0), -jnp.inf)
+    return jnp.where(jnp.any(ok), jnp.max(ratios), jnp.nan)
 
 
 class LipschitzEstimate(NamedTuple):
@@ -311,19 +427,6 @@ class LipschitzEstimate(NamedTuple):
     ascent: float         # after projected gradient ascent (== sampled if no ascent)
     radius: float
     lambda0: float        # lambda_min(Theta(theta_0)), computed on the way
-
-
-def _random_direction(key, params, radius):
-    leaves, treedef = jax.tree_util.tree_flatten(params)
-    keys = jax.random.split(key, len(leaves))
-    noise = [jax.random.normal(k, jnp.shape(l), jnp.result_type(l)) for k, l in zip(keys, leaves)]
-    tree = jax.tree_util.tree_unflatten(treedef, noise)
-    return jax.tree_util.tree_map(lambda v: v * (radius / tree_norm(tree)), tree)
-
-
-def _project_to_sphere(delta, radius):
-    norm = tree_norm(delta)
-    return jax.tree_util.tree_map(lambda v: v * (radius / norm), delta)
 
 
 def _check_ball_args(radius, n_directions, steps, lr, key, *, prefix):
@@ -337,7 +440,7 @@ def _check_ball_args(radius, n_directions, steps, lr, key, *, prefix):
 
 def _kernel_change_impl(apply_fn, method, delta, params0, x, kernel0):
     """||Theta(theta_0 + delta) - Theta_0||_op (largest absolute eigenvalue)."""
-    diff = kernel_fn(apply_fn, method)(_tree_axpy(1.0, delta, params0), x) - kernel0
+    diff = kernel_fn(apply_fn, method)(tm.add(params0, delta), x) - kernel0
     return jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (diff + diff.T))))
 
 
@@ -347,12 +450,9 @@ _kernel_change_grad = jax.jit(jax.grad(_kernel_change_impl, argnums=2), static_a
 
 
 def _rho_impl(apply_fn, delta, params0, x, y, loss_star):
-    """The PL ratio at theta_0 + delta (inf where L <= L*)."""
-    value, grads = jax.value_and_grad(_loss_fn, argnums=1)(
-        apply_fn, _tree_axpy(1.0, delta, params0), x, y)
-    gap = value - loss_star
-    return jnp.where(gap > 0, jnp.square(tree_norm(grads)) / (2 * jnp.where(gap > 0, gap, 1.0)),
-                     jnp.inf)
+    """The PL ratio at theta_0 + delta (inf where undefined, so a minimum search skips it)."""
+    rho = _losses.pl_ratio(apply_fn, tm.add(params0, delta), x, y, loss_star)
+    return jnp.where(jnp.isnan(rho), jnp.inf, rho)
 
 
 _rho = jax.jit(_rho_impl, static_argnums=(0,))
@@ -394,7 +494,7 @@ def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *
     keys = jax.random.split(key, n_directions)
     best_delta, sampled = None, -math.inf
     for k in keys:
-        delta = _random_direction(k, params0, radius)
+        delta = tm.random_direction(k, params0, radius)
         value = change(delta)
         if value > sampled:
             best_delta, sampled = delta, value
@@ -404,10 +504,10 @@ def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *
         delta = best_delta
         for _ in range(ascent_steps):
             g = _kernel_change_grad(apply_fn, method, delta, params0, x, kernel0)
-            gnorm = tree_norm(g)
+            gnorm = tm.norm(g)
             if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
                 break
-            delta = _project_to_sphere(_tree_axpy(ascent_lr * radius / gnorm, g, delta), radius)
+            delta = tm.project_to_sphere(tm.axpy(ascent_lr * radius / gnorm, g, delta), radius)
             ascent = max(ascent, change(delta) / radius)
     return LipschitzEstimate(max(sampled, ascent), sampled, ascent, radius, lambda0)
 
@@ -434,7 +534,7 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
     :math:`\rho` then refine the worst point. Every value returned is attained
     at a point of the ball, so it is an upper estimate of the true minimum.
     """
-    params0, x, y = _check_model_data(apply_fn, params0, x, y)
+    params0, x, y = check_model_data(apply_fn, params0, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
     radius, n_directions, descent_steps, descent_lr, key = _check_ball_args(
         radius, n_directions, descent_steps, descent_lr, key, prefix="descent")
@@ -450,7 +550,7 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
     for i, k in enumerate(keys):
         kd, kr = jax.random.split(k)
         scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
-        delta = _random_direction(kd, params0, radius * scale)
+        delta = tm.random_direction(kd, params0, radius * scale)
         value = float(rho_jit(delta))
         if value < sampled:
             best_delta, sampled = delta, value
@@ -459,23 +559,23 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
         delta = best_delta
         for _ in range(descent_steps):
             g = _rho_grad(apply_fn, delta, params0, x, y, star)
-            gnorm = tree_norm(g)
+            gnorm = tm.norm(g)
             if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
                 break
-            delta = _tree_axpy(-descent_lr * radius / gnorm, g, delta)
-            norm = float(tree_norm(delta))
+            delta = tm.axpy(-descent_lr * radius / gnorm, g, delta)
+            norm = float(tm.norm(delta))
             if norm > radius:
-                delta = _project_to_sphere(delta, radius)
+                delta = tm.project_to_sphere(delta, radius)
             descent = min(descent, float(rho_jit(delta)))
     return BallPLEstimate(min(sampled, descent), sampled, descent, radius)
 
 
 # --------------------------------------------------------------------- certificates
 
-def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
+def certificate(lambda0: ArrayLike, lipschitz: ArrayLike, radius: ArrayLike) -> jax.Array:
     r"""The local PL constant :math:`\mu(r) = \lambda_0 - L_\Theta r` (the paper's constant).
 
-    ``radius`` may be a scalar or an array of radii (a certificate curve). The
+    ``radius`` may be a scalar or a 1-D array of radii (a certificate curve). The
     formula certifies only what its inputs do: with a *proved* upper bound on
     :math:`L_\Theta` (:func:`lplr_core.bounds.ntk_lipschitz_bound`) and a proved
     lower bound on :math:`\lambda_0` a positive value is a proof of the local PL
@@ -483,35 +583,52 @@ def certificate(lambda0: float, lipschitz: float, radius: Any) -> Any:
     ascent, which can only under-estimate the supremum) it is the estimate
     :math:`\hat\mu`, an upper estimate of :math:`\mu` that proves nothing. A
     non-positive value means that the condition fails at that radius.
+
+    Args:
+      lambda0: :math:`\lambda_0 = \lambda_{\min}(\Theta(\theta_0))`.
+      lipschitz: :math:`L_\Theta \ge 0` (a proved bound, or an estimate).
+      radius: :math:`r \ge 0`, a scalar or a 1-D array.
+
+    Returns:
+      A ``jax.Array`` of the shape of ``radius``; differentiable in every argument.
+
+    Examples:
+      >>> from lplr_core.diagnostics import certificate
+      >>> print(f"{certificate(2.0, 4.0, 0.25):.3f}")       # 2 - 4 * 0.25
+      1.000
+      >>> [round(float(v), 3) for v in certificate(2.0, 4.0, [0.0, 0.5, 1.0])]
+      [2.0, 0.0, -2.0]
     """
     lambda0 = check_real("lambda0", lambda0)
     lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
     if np.ndim(radius) == 0:
-        return lambda0 - lipschitz * check_real("radius", radius, minimum=0.0)
-    r = np.asarray(check_array("radius", radius, ndim=1), float)
-    if (r < 0).any():
-        raise ValueError(f"radius must be >= 0 everywhere; got min {r.min()}")
+        r = jnp.asarray(check_real("radius", radius, minimum=0.0))
+    else:
+        r = check_array("radius", radius, ndim=1)
+        if is_concrete(r) and bool(jnp.any(r < 0)):
+            raise ValueError(f"radius must be >= 0 everywhere; got min {float(jnp.min(r))}")
     return lambda0 - lipschitz * r
 
 
-def certified_radius(lambda0: float, lipschitz: float) -> float:
+def certified_radius(lambda0: ArrayLike, lipschitz: ArrayLike) -> jax.Array:
     r"""The largest radius with a positive :func:`certificate`, :math:`\lambda_0 / L_\Theta`.
 
     A certified radius only when ``lipschitz`` is a proved bound (see
     :func:`certificate`); with an estimate it is an estimated radius, an
     *upper* estimate of the true one. ``inf`` when :math:`L_\Theta = 0` and
     :math:`\lambda_0 > 0` (a linear model); ``0`` when :math:`\lambda_0 \le 0`.
+    A 0-d ``jax.Array``.
     """
-    lambda0 = check_real("lambda0", lambda0)
-    lipschitz = check_real("lipschitz", lipschitz, minimum=0.0)
-    if lambda0 <= 0:
-        return 0.0
-    return math.inf if lipschitz == 0 else lambda0 / lipschitz
+    lambda0 = jnp.asarray(check_real("lambda0", lambda0))
+    lipschitz = jnp.asarray(check_real("lipschitz", lipschitz, minimum=0.0))
+    safe = jnp.where(lipschitz > 0, lipschitz, 1.0)
+    return jnp.where(lambda0 <= 0, jnp.zeros_like(lambda0),
+                     jnp.where(lipschitz > 0, lambda0 / safe, jnp.inf))
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "iters"))
 def _power_iteration(apply_fn, params, x, y, v0, iters):
-    grad = jax.grad(_loss_fn, argnums=1)
+    grad = jax.grad(_losses.loss, argnums=1)
 
     def hvp(v):
         return jax.jvp(lambda p: grad(apply_fn, p, x, y), (params,), (v,))[1]
@@ -519,14 +636,13 @@ def _power_iteration(apply_fn, params, x, y, v0, iters):
     def body(_, state):
         v, _ = state
         hv = hvp(v)
-        eig = sum(jnp.vdot(a, b) for a, b in zip(jax.tree_util.tree_leaves(v),
-                                                  jax.tree_util.tree_leaves(hv)))
-        norm = tree_norm(hv)
+        eig = tm.vdot(v, hv)
+        norm = tm.norm(hv)
         v = jax.tree_util.tree_map(lambda a: a / jnp.where(norm > 0, norm, 1.0), hv)
         return v, eig
 
-    v0 = jax.tree_util.tree_map(lambda a: a / tree_norm(v0), v0)
-    _, eig = jax.lax.fori_loop(0, iters, body, (v0, jnp.zeros((), tree_norm(v0).dtype)))
+    v0 = tm.project_to_sphere(v0, 1.0)
+    _, eig = jax.lax.fori_loop(0, iters, body, (v0, jnp.zeros((), tm.norm(v0).dtype)))
     return eig
 
 
@@ -543,10 +659,10 @@ def smoothness(apply_fn: Callable, params: Any, x: Any, y: Any, *, iters: int = 
       iters: number of power iterations (>= 1).
       key: random start vector.
     """
-    params, x, y = _check_model_data(apply_fn, params, x, y)
+    params, x, y = check_model_data(apply_fn, params, x, y)
     iters = check_int("iters", iters, minimum=1)
     key = check_key("key", key)
-    v0 = _random_direction(key, params, 1.0)
+    v0 = tm.random_direction(key, params, 1.0)
     return float(_power_iteration(apply_fn, params, x, y, v0, iters))
 
 
@@ -564,6 +680,21 @@ class RateFit(NamedTuple):
     r2: float         # coefficient of determination of the fit
     start: int        # first step of the window
     stop: int         # last step of the window
+
+
+def _check_steps(steps: Any, n: int) -> np.ndarray:
+    """The step index of each of ``n`` losses as float64 (default ``0..n-1``), strictly increasing."""
+    if steps is None:
+        return np.arange(n, dtype=float)
+    steps = np.asarray(check_array("steps", steps, ndim=1), float)
+    if steps.shape[0] != n:
+        raise ValueError(f"steps must have one entry per loss ({n}); got {steps.shape[0]}")
+    repeat = np.nonzero(np.diff(steps) <= 0)[0]
+    if repeat.size:
+        i = int(repeat[0])
+        raise ValueError(f"steps must be strictly increasing (one step per loss); got "
+                         f"steps[{i}] = {steps[i]:g} then steps[{i + 1}] = {steps[i + 1]:g}")
+    return steps
 
 
 def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
@@ -588,17 +719,7 @@ def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
     n = losses.shape[0]
     if n < 2:
         raise ValueError(f"losses must hold at least 2 values to fit a rate; got {n}")
-    if steps is None:
-        steps = np.arange(n, dtype=float)
-    else:
-        steps = np.asarray(check_array("steps", steps, ndim=1), float)
-        if steps.shape[0] != n:
-            raise ValueError(f"steps must have one entry per loss ({n}); got {steps.shape[0]}")
-        repeat = np.nonzero(np.diff(steps) <= 0)[0]
-        if repeat.size:
-            i = int(repeat[0])
-            raise ValueError(f"steps must be strictly increasing (one step per loss); got "
-                             f"steps[{i}] = {steps[i]:g} then steps[{i + 1}] = {steps[i + 1]:g}")
+    steps = _check_steps(steps, n)
     start = check_int("start", start, minimum=0, maximum=max(0, n - 2))
     stop = n if stop is None else check_int("stop", stop, minimum=start + 2, maximum=n)
     gap = losses[start:stop] - loss_star
@@ -607,15 +728,23 @@ def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
             f"losses - loss_star must be finite and positive on the window [{start}, {stop}); "
             f"min is {np.nanmin(gap) if np.isfinite(gap).any() else 'nan'} (loss_star={loss_star}). "
             "Choose a window before divergence or convergence to round-off, or lower loss_star.")
-    t = steps[start:stop]
-    z = np.log(gap)
-    slope, intercept = np.polyfit(t, z, 1)
-    fitted = intercept + slope * t
+    return _rate_fit(steps[start:stop], gap)
+
+
+def _line_fit(u: np.ndarray, z: np.ndarray) -> tuple[float, float, float]:
+    """Least-squares line ``z ~ intercept + slope * u``: (slope, intercept, R^2)."""
+    slope, intercept = np.polyfit(u, z, 1)
+    fitted = intercept + slope * u
     ss_res = float(np.sum((z - fitted) ** 2))
     ss_tot = float(np.sum((z - z.mean()) ** 2))
     r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return RateFit(float(slope), float(intercept), float(np.exp(slope)), r2,
-                   int(t[0]), int(t[-1]))
+    return float(slope), float(intercept), r2
+
+
+def _rate_fit(t: np.ndarray, gap: np.ndarray) -> RateFit:
+    """The RateFit of log(gap) against the steps t (valid, positive gaps: no checks)."""
+    slope, intercept, r2 = _line_fit(t, np.log(gap))
+    return RateFit(slope, intercept, float(np.exp(slope)), r2, int(t[0]), int(t[-1]))
 
 
 def pl_bound(loss0: float, step_size: float, mu: float, steps: Any, *,
@@ -648,41 +777,51 @@ def pl_bound(loss0: float, step_size: float, mu: float, steps: Any, *,
         if (t < 0).any():
             raise ValueError("steps must be >= 0")
     if beta is None:
-        factor = 1.0 - step_size * mu
+        factor = simple_rate_factor(step_size, mu)
     else:
         beta = check_real("beta", beta, minimum=0.0, strict_min=True)
         if step_size >= 2.0 / beta:
             raise ValueError(f"step_size must be < 2/beta = {2.0 / beta:.6g} for the bound with "
                              f"beta; got {step_size}")
-        factor = 1.0 - 2.0 * mu * step_size * (1.0 - beta * step_size / 2.0)
+        factor = sharp_rate_factor(step_size, mu, beta)
     factor = max(factor, 0.0)
     return factor ** t * (loss0 - loss_star)
 
 
-def kernel_distance(kernel1: Any, kernel2: Any) -> float:
+def kernel_distance(kernel1: ArrayLike, kernel2: ArrayLike) -> jax.Array:
     r"""Kernel distance :math:`1 - \langle K_1, K_2 \rangle_F / (\|K_1\|_F \|K_2\|_F)` (Fort et al. 2020).
 
-    0 for kernels equal up to a positive scale; at most 2.
+    0 for kernels equal up to a positive scale; at most 2. A 0-d ``jax.Array``.
+
+    Raises:
+      ValueError: different shapes, or (when concrete) a zero kernel.
     """
     k1 = check_array("kernel1", kernel1, ndim=2)
     k2 = check_array("kernel2", kernel2, ndim=2)
     if k1.shape != k2.shape:
         raise ValueError(f"kernel1 and kernel2 must have the same shape; got {tuple(k1.shape)} "
                          f"and {tuple(k2.shape)}")
-    n1, n2 = float(jnp.linalg.norm(k1)), float(jnp.linalg.norm(k2))
-    if n1 == 0 or n2 == 0:
+    n1, n2 = jnp.linalg.norm(k1), jnp.linalg.norm(k2)
+    if is_concrete((n1, n2)) and (float(n1) == 0 or float(n2) == 0):
         raise ValueError("kernel1 and kernel2 must be non-zero")
-    return 1.0 - float(jnp.sum(k1 * k2)) / (n1 * n2)
+    return 1.0 - jnp.sum(k1 * k2) / (n1 * n2)
 
 
-def kernel_target_alignment(kernel: Any, y: Any) -> float:
-    r"""Kernel-target alignment :math:`y^\top K y / (\|K\|_F \|y\|^2)` (Cristianini et al. 2002)."""
-    kernel = _check_kernel("kernel", kernel)
+def kernel_target_alignment(kernel: ArrayLike, y: ArrayLike) -> jax.Array:
+    r"""Kernel-target alignment :math:`y^\top K y / (\|K\|_F \|y\|^2)` (Cristianini et al. 2002).
+
+    A 0-d ``jax.Array``.
+
+    Raises:
+      ValueError: a non-square ``kernel``, ``y`` of another length, or (when concrete) a
+        zero ``kernel`` or ``y``.
+    """
+    kernel = check_kernel("kernel", kernel)
     y = check_targets("y", y, kernel.shape[0])
-    ny, nk = float(y @ y), float(jnp.linalg.norm(kernel))
-    if ny == 0 or nk == 0:
+    ny, nk = y @ y, jnp.linalg.norm(kernel)
+    if is_concrete((ny, nk)) and (float(ny) == 0 or float(nk) == 0):
         raise ValueError("kernel and y must be non-zero")
-    return float(y @ kernel @ y) / (nk * ny)
+    return y @ kernel @ y / (nk * ny)
 
 
 # ------------------------------------------------- adversarial search for lambda_min in a ball
@@ -700,7 +839,7 @@ class BallEigenEstimate(NamedTuple):
 
 def _lambda_min_at_impl(apply_fn, method, delta, params0, x):
     """lambda_min(Theta(theta_0 + delta))."""
-    kernel = kernel_fn(apply_fn, method)(_tree_axpy(1.0, delta, params0), x)
+    kernel = kernel_fn(apply_fn, method)(tm.add(params0, delta), x)
     return jnp.linalg.eigvalsh(0.5 * (kernel + kernel.T))[0]
 
 
@@ -776,7 +915,7 @@ def min_lambda_min_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: flo
     for i, k in enumerate(keys):
         kd, kr = jax.random.split(k)
         scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
-        delta = _random_direction(kd, params0, radius * scale)
+        delta = tm.random_direction(kd, params0, radius * scale)
         value = lam(delta)
         if value < sampled:
             best_delta, sampled = delta, value
@@ -785,17 +924,17 @@ def min_lambda_min_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: flo
         delta = best_delta
         for _ in range(steps):
             g = _lambda_min_at_grad(apply_fn, method, delta, params0, x)
-            gnorm = tree_norm(g)
+            gnorm = tm.norm(g)
             if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
                 break
-            delta = _tree_axpy(-lr * radius / gnorm, g, delta)
-            if float(tree_norm(delta)) > radius:
-                delta = _project_to_sphere(delta, radius)
+            delta = tm.axpy(-lr * radius / gnorm, g, delta)
+            if float(tm.norm(delta)) > radius:
+                delta = tm.project_to_sphere(delta, radius)
             value = lam(delta)
             if value < descent:
                 descent, best = value, delta
     value = min(sampled, descent)
-    return BallEigenEstimate(value, sampled, descent, radius, lambda0, float(tree_norm(best)),
+    return BallEigenEstimate(value, sampled, descent, radius, lambda0, float(tm.norm(best)),
                              best)
 
 
@@ -843,12 +982,8 @@ def fit_power_law(x: Any, y: Any) -> PowerLawFit:
     lx, ly = np.log(xs), np.log(ys)
     if np.ptp(lx) == 0:
         raise ValueError(f"x must contain at least two different values; got all equal to {xs[0]}")
-    slope, intercept = np.polyfit(lx, ly, 1)
-    fitted = intercept + slope * lx
-    ss_res = float(np.sum((ly - fitted) ** 2))
-    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 1.0
-    return PowerLawFit(float(slope), float(np.exp(intercept)), r2, int(xs.shape[0]))
+    slope, intercept, r2 = _line_fit(lx, ly)
+    return PowerLawFit(slope, float(np.exp(intercept)), r2, int(xs.shape[0]))
 
 
 # ------------------------------------------------------------------- the linear phase
@@ -886,8 +1021,8 @@ def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
     :math:`t^{-2}` curve on :math:`[1, 1000]` does not.
 
     The search is :math:`O(n)`: running sums give every window's fit at once;
-    the returned ``fit`` is recomputed by
-    :func:`~lplr_core.diagnostics.fit_linear_rate` on the chosen window.
+    the returned ``fit`` is recomputed on the chosen window as
+    :func:`~lplr_core.diagnostics.fit_linear_rate` would.
 
     Args:
       losses: 1-D array of losses (e.g. ``Trajectory.loss``).
@@ -910,14 +1045,7 @@ def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
     n = losses.shape[0]
     if n < 3:
         raise ValueError(f"losses must hold at least 3 values; got {n}")
-    if steps is None:
-        t = np.arange(n, dtype=float)
-    else:
-        t = np.asarray(check_array("steps", steps, ndim=1), float)
-        if t.shape[0] != n:
-            raise ValueError(f"steps must have one entry per loss ({n}); got {t.shape[0]}")
-        if np.any(np.diff(t) <= 0):
-            raise ValueError("steps must be strictly increasing")
+    t = _check_steps(steps, n)
     loss_star = check_real("loss_star", loss_star)
     min_r2 = check_real("min_r2", min_r2, minimum=0.0, maximum=1.0)
     min_decades = check_real("min_decades", min_decades, minimum=0.0)
@@ -950,7 +1078,6 @@ def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
     if hits.size == 0:
         return None
     i = int(hits[0])
-    fit = fit_linear_rate(losses, loss_star=loss_star, steps=t if steps is not None else None,
-                          start=i, stop=stop)
+    fit = _rate_fit(t[i:], gap[i:])
     return LinearOnset(int(round(t[i])), i, fit, float(-fit.slope * (t[-1] - t[i])
                                                        / math.log(10.0)))

@@ -165,8 +165,8 @@ def test_pl_ratio_model_form_with_loss_star_at_round_off():
     # well below round-off the ratio is the plain formula
     star = value * (1 - 1e-6)
     gsq = lc.diagnostics.gradient_norm_sq(MLP16.apply, params, X, Y)
-    assert lc.pl_ratio(MLP16.apply, params, X, Y, loss_star=star) == pytest.approx(
-        gsq / (2 * (value - star)), rel=1e-6)
+    assert float(lc.pl_ratio(MLP16.apply, params, X, Y, loss_star=star)) == pytest.approx(
+        float(gsq / (2 * (value - star))), rel=1e-6)
 
 
 def test_pl_ratio_value_form_with_loss_star_at_round_off():

@@ -138,10 +138,10 @@ def test_pl_ratio_with_positive_loss_star(mlp_problem):
     value, gsq = my_loss_and_grad_norm_sq(model.apply, params, x, y)
     star = 0.4 * value
     rho = lc.pl_ratio(model.apply, params, x, y, loss_star=star)
-    assert rho == pytest.approx(gsq / (2 * (value - star)), rel=1e-12)
+    assert float(rho) == pytest.approx(float(gsq / (2 * (value - star))), rel=1e-12)
     # a larger L* can only increase the ratio
     assert rho > lc.pl_ratio(model.apply, params, x, y)
-    assert float(lc.diagnostics.pl_ratio_from_values(value, gsq, star)) == pytest.approx(rho, rel=1e-12)
+    assert float(lc.diagnostics.pl_ratio_from_values(value, gsq, star)) == pytest.approx(float(rho), rel=1e-12)
 
 
 @pytest.mark.parametrize("factor", [1.5, 10.0])
@@ -517,7 +517,8 @@ def test_kernel_distance_properties():
     assert lc.diagnostics.kernel_distance(k1, -k1) == pytest.approx(2.0, rel=1e-14)
     expected = 1 - np.sum(k1 * k2) / (np.linalg.norm(k1, "fro") * np.linalg.norm(k2, "fro"))
     assert lc.diagnostics.kernel_distance(k1, k2) == pytest.approx(expected, rel=1e-12)
-    assert lc.diagnostics.kernel_distance(k2, k1) == pytest.approx(lc.diagnostics.kernel_distance(k1, k2), rel=1e-14)
+    assert float(lc.diagnostics.kernel_distance(k2, k1)) == pytest.approx(
+        float(lc.diagnostics.kernel_distance(k1, k2)), rel=1e-14)
     assert 0 < lc.diagnostics.kernel_distance(k1, k2) < 2
 
 
