@@ -87,6 +87,7 @@ certified radius is 5.9, 7.4 and 8.4 times the ascent estimate at widths 256,
 
 from __future__ import annotations
 
+import copy
 import html
 import math
 from dataclasses import dataclass, field
@@ -98,7 +99,7 @@ from scipy import special
 from lplr_core._validation import check_array, check_real, check_targets, describe
 from lplr_core.containment import path_length_bound
 from lplr_core.models import MLP
-from lplr_core.objectives import rate_factor
+from lplr_core.rates import sharp_rate_factor
 
 __all__ = [
     "DERIVATIVE_BOUNDS",
@@ -303,17 +304,28 @@ class TwoLayerBounds:
         self.row_norms = _up(np.sqrt(np.maximum(np.diag(self.kernel), 0.0) + self.kernel_margin))
 
         self.outputs = features @ v + self.c2 * b2
+        # the rounding error of the outputs, without the targets' part (see _set_targets)
+        self._out_err0 = _gamma(m + 3) * (np.abs(features) @ np.abs(v) + self.c2 * abs(b2))
+        self._set_targets(y)
+
+    def _set_targets(self, y: Any) -> None:
+        """The target-dependent bounds: residual, its entrywise bound, loss0_upper."""
         if y is None:
             self.residual = None
             self.loss0_upper = None
             self._u_abs = None
-        else:
-            y64 = np.asarray(check_targets("y", y, n), dtype=np.float64)
-            self.residual = self.outputs - y64
-            out_err = _gamma(m + 3) * (np.abs(features) @ np.abs(v) + self.c2 * abs(b2)) \
-                + 1e-6 * np.abs(self.outputs - y64) + 4 * _EPS * np.abs(y64)
-            self._u_abs = _up(np.abs(self.residual) + out_err)
-            self.loss0_upper = _up(0.5 * float(np.sum(self._u_abs ** 2)))
+            return
+        y64 = np.asarray(check_targets("y", y, self.n), dtype=np.float64)
+        self.residual = self.outputs - y64
+        out_err = self._out_err0 + 1e-6 * np.abs(self.outputs - y64) + 4 * _EPS * np.abs(y64)
+        self._u_abs = _up(np.abs(self.residual) + out_err)
+        self.loss0_upper = _up(0.5 * float(np.sum(self._u_abs ** 2)))
+
+    def with_targets(self, y: Any) -> "TwoLayerBounds":
+        """The same network and data with targets ``y`` (the features are not recomputed)."""
+        other = copy.copy(self)
+        other._set_targets(y)
+        return other
 
     # ------------------------------------------------------------------ per radius
     def hessian_bounds(self, radius: float) -> np.ndarray:
@@ -810,7 +822,8 @@ def certify(mlp: MLP, params0: Any, x: Any, y: Any, *, step_size: float,
              "and every segment between them (convexity)") if not diverged
             else f"the run diverged at step {trajectory.diverged_at}", r))
     all_ok = all(h.proved for h in hyps)
-    rate = rate_factor(step_size, mu, beta, form="sharp") if all_ok else math.nan
+    # eta < 2/beta is the smoothness hypothesis, so the sharp factor applies (float64 arithmetic)
+    rate = sharp_rate_factor(step_size, mu, beta) if all_ok else math.nan
     if all_ok:
         rate = float(min(_up(rate), 1.0))
     return Certificate(mode=mode, hypotheses=tuple(hyps), radius=r, lambda0_lower=lam,
@@ -915,7 +928,7 @@ def certified_target_scale(mlp: MLP, params0: Any, x: Any, y: Any, *,
             best = (s, float(r), mu)
     s, r, mu = best
     centred_y = tb.outputs + s * y64
-    beta = TwoLayerBounds(mlp, params0, x, centred_y).smoothness(r)
+    beta = tb.with_targets(centred_y).smoothness(r)
     return TargetScale(s, r, mu, beta, 1.0 / beta, r_c)
 
 
