@@ -70,7 +70,7 @@ copy of ``mnist_digits.npz`` or ``fashion_mnist_subset.npz``, which is then used
 instead of the package's own (it must have the same SHA-256).
 
 The two shipped files are **package data**: they are installed with the package
-and found through :func:`importlib.resources.files`, so ``pip install .`` (or a
+and found through ``importlib.resources.files()``, so ``pip install .`` (or a
 wheel) works from any directory, without the repository.
 
 Layout of this package, by concern (the modules are private; import from
@@ -82,16 +82,9 @@ scikit-learn digits, full MNIST), ``_fashion`` (Fashion-MNIST), ``_cifar``
 
 from __future__ import annotations
 
-from ._cifar import CIFAR10_CLASSES, CIFAR10_IMAGE_SHAPE, cifar10_subset
-from ._fashion import (
-    FASHION_MNIST_CLASSES,
-    SHIPPED_FASHION_MNIST_FILENAME,
-    SHIPPED_FASHION_MNIST_SHA256,
-    SYSTEM_FASHION_MNIST_DIR,
-    fashion_mnist,
-    fashion_paths,
-    load_shipped_fashion_mnist,
-)
+from . import _cifar, _fashion, _mnist
+from ._cifar import cifar10_subset
+from ._fashion import fashion_mnist, fashion_paths, load_shipped_fashion_mnist
 from ._files import (
     DataIntegrityError,
     DataUnavailableError,
@@ -99,17 +92,33 @@ from ._files import (
     download,
     read_idx,
 )
-from ._mnist import (
-    MNIST_IMAGE_SHAPE,
-    SHIPPED_MNIST_FILENAME,
-    SHIPPED_MNIST_SHA256,
-    binary_mnist,
-    load_shipped_mnist,
-    mnist_digits,
-    mnist_full,
-    sklearn_digits,
-)
+from ._mnist import binary_mnist, load_shipped_mnist, mnist_digits, mnist_full, sklearn_digits
 from ._synthetic import sphere_data, teacher_student
+
+# The constants are assigned here, with their documentation, so that the API reference
+# (autodoc reads ``#:`` comments in this file) documents them where users import them from.
+
+#: File name of the shipped MNIST digits, package data in ``lplr_core/data/files/``.
+SHIPPED_MNIST_FILENAME = _mnist.SHIPPED_MNIST_FILENAME
+#: SHA-256 of the shipped ``mnist_digits.npz``, checked every time the file is loaded
+#: (printed by ``data/build_mnist.py`` and recorded in ``data/README.md``).
+SHIPPED_MNIST_SHA256 = _mnist.SHIPPED_MNIST_SHA256
+#: File name of the shipped Fashion-MNIST subset, package data in ``lplr_core/data/files/``.
+SHIPPED_FASHION_MNIST_FILENAME = _fashion.SHIPPED_FASHION_MNIST_FILENAME
+#: SHA-256 of the shipped ``fashion_mnist_subset.npz``, checked every time the file is
+#: loaded (printed by ``data/build_fashion_mnist.py`` and recorded in ``data/README.md``).
+SHIPPED_FASHION_MNIST_SHA256 = _fashion.SHIPPED_FASHION_MNIST_SHA256
+#: (height, width, channels) of an MNIST or Fashion-MNIST image.
+MNIST_IMAGE_SHAPE = _mnist.MNIST_IMAGE_SHAPE
+#: (height, width, channels) of a CIFAR-10 image; rows of ``x`` are in this (HWC) order.
+CIFAR10_IMAGE_SHAPE = _cifar.CIFAR10_IMAGE_SHAPE
+#: Fashion-MNIST class names, by label.
+FASHION_MNIST_CLASSES = _fashion.FASHION_MNIST_CLASSES
+#: CIFAR-10 class names, by label.
+CIFAR10_CLASSES = _cifar.CIFAR10_CLASSES
+#: Where Debian's ``dataset-fashion-mnist`` package installs the IDX files. The loaders
+#: read this attribute when they are called, so setting it redirects them.
+SYSTEM_FASHION_MNIST_DIR = _fashion.SYSTEM_FASHION_MNIST_DIR
 
 __all__ = [
     "DataUnavailableError",

@@ -2,7 +2,7 @@
 
 * The two shipped files (MNIST digits, the Fashion-MNIST subset) are **package data**,
   installed with the package in ``lplr_core/data/files/`` and found through
-  :func:`importlib.resources.files`, so an installed wheel finds them wherever it lives.
+  ``importlib.resources.files()``, so an installed wheel finds them wherever it lives.
   A copy in ``$LPLR_DATA_DIR`` wins if present; either way the SHA-256 is checked.
 * Downloads are opt-in, go through ``pooch`` with a pinned SHA-256, and land in the data
   directory (:func:`default_data_dir`).
@@ -274,7 +274,7 @@ atexit.register(_RESOURCE_COPIES.close)
 def packaged_file(filename: str) -> Path | None:
     """The path of a shipped file inside the installed package, or None if it is absent.
 
-    Found with :func:`importlib.resources.files`, so it works for a source checkout,
+    Found with ``importlib.resources.files()``, so it works for a source checkout,
     an installed wheel and an editable install alike.
     """
     resource = importlib.resources.files(__package__) / PACKAGE_DATA_FOLDER / filename
