@@ -68,6 +68,11 @@ Training (:mod:`lplr_core.training`): :func:`~lplr_core.training.gradient_descen
 :func:`~lplr_core.training.sgd`, :func:`~lplr_core.training.gradient_descent_sweep`,
 :func:`~lplr_core.training.stack_params`, :class:`~lplr_core.training.Trajectory`.
 
+Summary of a run (:mod:`lplr_core.summary`): :func:`~lplr_core.summary.summarize_run` turns a
+:class:`~lplr_core.training.Trajectory` into a :class:`~lplr_core.summary.RunSummary`
+(:math:`\lambda_0`, drift, the path estimate :math:`\hat L_\Theta`, :math:`\hat\mu`, the fitted
+rate: estimates) with one documented round-off floor.
+
 Rigorous constants (:mod:`lplr_core.bounds`): :func:`~lplr_core.bounds.certify` proves or
 fails every hypothesis of the linear-rate theorem for a one-hidden-layer MLP with a smooth
 activation and returns a :class:`~lplr_core.bounds.Certificate`; its bounds
@@ -78,8 +83,8 @@ Check your own network (:mod:`lplr_core.check`): :func:`~lplr_core.check.check_n
 
 Sub-namespaces: :mod:`~lplr_core.models`, :mod:`~lplr_core.ntk`,
 :mod:`~lplr_core.diagnostics`, :mod:`~lplr_core.losses` (the loss and the PL ratio as pure
-kernels), :mod:`~lplr_core.tree_math` (pytree arithmetic),
-:mod:`~lplr_core.training`, :mod:`~lplr_core.rates` (the linear-rate factors),
+kernels), :mod:`~lplr_core.tree_math` (pytree arithmetic), :mod:`~lplr_core.training`,
+:mod:`~lplr_core.summary`, :mod:`~lplr_core.rates` (the linear-rate factors),
 :mod:`~lplr_core.bounds`, :mod:`~lplr_core.check`, :mod:`~lplr_core.data` (``binary_mnist``
 and friends), and the chapters' helpers :mod:`~lplr_core.objectives` (chapter 1),
 :mod:`~lplr_core.lqcr` (chapter 2), :mod:`~lplr_core.containment` (chapter 5) and
@@ -103,6 +108,7 @@ from lplr_core import (  # noqa: F401  (the sub-namespaces, as attributes: lp.ob
     objectives,
     phase,
     rates,
+    summary,
     training,
     tree_math,
 )
@@ -131,6 +137,7 @@ from lplr_core.ntk import (
     lambda_min,
     ntk_matvec,
 )
+from lplr_core.summary import RunSummary, summarize_run
 from lplr_core.training import Trajectory, gradient_descent, gradient_descent_sweep, sgd, stack_params
 
 __version__ = "0.1.0"
@@ -147,6 +154,8 @@ __all__ = [
     "smoothness", "fit_linear_rate",
     # training
     "gradient_descent", "sgd", "gradient_descent_sweep", "stack_params", "Trajectory",
+    # one summary of a run (estimates)
+    "summarize_run", "RunSummary",
     # rigorous constants: the proof-carrying certificate
     "certify", "Certificate",
     # check your own network
@@ -155,8 +164,8 @@ __all__ = [
 
 #: The sub-namespaces, reached as attributes (``lp.objectives.quadratic_plus_sine``).
 SUBMODULES = (
-    "models", "ntk", "diagnostics", "losses", "tree_math", "training", "rates", "bounds", "check",
-    "data", "objectives", "lqcr", "containment", "phase",
+    "models", "ntk", "diagnostics", "losses", "tree_math", "training", "rates", "summary",
+    "bounds", "check", "data", "objectives", "lqcr", "containment", "phase",
 )
 
 # Names that were at the top level before the API was trimmed, and where they live now.
