@@ -203,7 +203,8 @@ def _data(n, d, seed=1):
 def bench_speedup(cfg, log):
     """Floor 1: default (structured) NTK vs Jacobian contraction; ntvp for information."""
     import jax
-    from lplr_core import MLP, empirical_ntk, kernel_fn
+    from lplr_core import MLP, empirical_ntk
+    from lplr_core.ntk import kernel_fn
 
     n, d, widths = cfg["n"], cfg["d"], cfg["widths"]
     mlp = MLP(widths)
@@ -260,7 +261,8 @@ def bench_flops(cfg, repeats, log):
     """Floor 2: achieved FLOP rate of the default NTK vs a plain float32 matmul."""
     import jax
     import jax.numpy as jnp
-    from lplr_core import MLP, empirical_ntk, kernel_fn, ntk_cost
+    from lplr_core import MLP, empirical_ntk
+    from lplr_core.ntk import kernel_fn, ntk_cost
 
     n, d, widths = cfg["n"], cfg["d"], cfg["widths"]
     mlp = MLP(widths)

@@ -12,18 +12,31 @@ with that signature works too; only the ``"structured"`` NTK method needs to
 know that it is looking at an :class:`MLP`.
 
 Outputs are scalar: one real number per sample, the setting of the paper.
+
+``apply`` is a pure function of ``(params, x)``: it can be jitted, vmapped (over a
+batch of parameter pytrees stacked on a leading axis, or over inputs) and
+differentiated in ``params`` and ``x``; its shape checks are static, so they run
+under those transformations too. ``init`` takes an int seed or a ``jax.random`` key
+(a traced key or seed inside ``jit``/``vmap`` works, e.g. ``jax.vmap(lambda k:
+mlp.init(k, d))(keys)``).
+
+:func:`model_of` tells which of these models a function computes, through
+``jax.jit``/``functools.partial`` wrappers: the ``"structured"`` NTK uses it.
 """
 
 from __future__ import annotations
 
 import math
+import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Literal, get_args
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+
+from jax.typing import ArrayLike
 
 from lplr_core._validation import (
     check_choice,
@@ -34,13 +47,23 @@ from lplr_core._validation import (
     check_real,
     check_sequence_of_ints,
 )
+from lplr_core.tree_math import PyTree
 
-__all__ = ["ACTIVATIONS", "PARAMETERIZATIONS", "MLP", "CNN", "ResNetCNN", "param_count",
-           "activation_fn"]
+__all__ = ["Activation", "Parameterization", "ACTIVATIONS", "ACTIVATION_NAMES",
+           "PARAMETERIZATIONS", "MLP", "CNN", "ResNetCNN", "Model", "model_of", "param_count",
+           "activation_fn", "avg_pool2"]
 
-# Elementwise nonlinearities by name. "gelu" is the exact (erf-based) GELU, so
-# that its derivative is smooth and its Gaussian expectations are well defined.
-ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+#: The activation names (a ``Literal`` type for annotations).
+Activation = Literal["relu", "tanh", "erf", "gelu", "softplus", "linear"]
+#: The parameterization names (a ``Literal`` type for annotations).
+Parameterization = Literal["ntk", "standard"]
+
+#: The activation names as a tuple, in the order of :data:`Activation`.
+ACTIVATION_NAMES: tuple[str, ...] = get_args(Activation)
+#: The parameterization names as a tuple: ``("ntk", "standard")``.
+PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
+
+_ACTIVATION_FUNCTIONS = {
     "relu": jax.nn.relu,
     "tanh": jnp.tanh,
     "erf": jax.scipy.special.erf,
@@ -48,21 +71,25 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "softplus": jax.nn.softplus,
     "linear": lambda h: h,
 }
+#: Elementwise nonlinearities by name (keys: :data:`ACTIVATION_NAMES`). "gelu" is the
+#: exact (erf-based) GELU, so that its derivative is smooth and its Gaussian
+#: expectations are well defined.
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    name: _ACTIVATION_FUNCTIONS[name] for name in ACTIVATION_NAMES}
+assert set(ACTIVATIONS) == set(_ACTIVATION_FUNCTIONS)
 
-PARAMETERIZATIONS = ("ntk", "standard")
 
-
-def activation_fn(name: str) -> Callable[[jax.Array], jax.Array]:
+def activation_fn(name: Activation) -> Callable[[jax.Array], jax.Array]:
     """The elementwise function registered under ``name`` in :data:`ACTIVATIONS`."""
     return ACTIVATIONS[check_choice("activation", name, ACTIVATIONS)]
 
 
-def param_count(params: Any) -> int:
+def param_count(params: PyTree) -> int:
     """Number of scalar parameters ``p`` in a pytree."""
     return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
 
 
-def _check_common(activation: str, parameterization: str, w_std: Any, b_std: Any):
+def _check_common(activation: Any, parameterization: Any, w_std: Any, b_std: Any):
     check_choice("activation", activation, ACTIVATIONS)
     check_choice("parameterization", parameterization, PARAMETERIZATIONS)
     w_std = check_real("w_std", w_std, minimum=0.0, strict_min=True)
@@ -105,6 +132,15 @@ def _check_length(params: Any, length: int, model: str) -> None:
             f"a {type(params).__name__} of length {len(params)}"
         raise ValueError(f"params must be the list of {length} layers returned by "
                          f"{model}.init; got {got}")
+
+
+def _key(name: str, key: Any) -> jax.Array:
+    """A PRNG key from a key or an int seed; a traced int seed (inside ``jit``/``vmap``)
+    becomes a key without the range check, which needs its value."""
+    if isinstance(key, jax.core.Tracer) and key.shape == () and jnp.issubdtype(
+            key.dtype, jnp.integer):
+        return jax.random.PRNGKey(key)
+    return check_key(name, key)
 
 
 def _check_x(x: Any, input_dim: int, model: str) -> jax.Array:
@@ -156,16 +192,27 @@ class MLP:
       w_std: :math:`\sigma_w > 0`.
       b_std: :math:`\sigma_b \ge 0` (``0`` removes the biases' effect in the ntk
         parameterization and zero-initializes them in the standard one).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.models import MLP
+      >>> mlp = MLP((16,), "tanh")
+      >>> params = mlp.init(0, 3)          # an int seed or a jax.random key
+      >>> [layer["w"].shape for layer in params]
+      [(3, 16), (16, 1)]
+      >>> mlp.apply(params, jnp.ones((5, 3))).shape
+      (5,)
     """
 
     widths: tuple[int, ...]
-    activation: str = "relu"
-    parameterization: str = "ntk"
+    activation: Activation = "relu"
+    parameterization: Parameterization = "ntk"
     w_std: float = 1.0
     b_std: float = 0.1
 
-    def __init__(self, widths: Any = (), activation: str = "relu",
-                 parameterization: str = "ntk", *, w_std: float = 1.0, b_std: float = 0.1):
+    def __init__(self, widths: int | tuple[int, ...] = (), activation: Activation = "relu",
+                 parameterization: Parameterization = "ntk", *, w_std: float = 1.0,
+                 b_std: float = 0.1):
         if isinstance(widths, (tuple, list)) and len(widths) == 0:
             widths = ()
         else:
@@ -186,17 +233,19 @@ class MLP:
         """``(n_0, n_1, ..., n_L, 1)``."""
         return (input_dim, *self.widths, 1)
 
-    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> list[dict[str, jax.Array]]:
+    def init(self, key: ArrayLike, input_dim: int, *, dtype: Any = None
+             ) -> list[dict[str, jax.Array]]:
         """Draw parameters; see the class docstring for the variances.
 
         Args:
-          key: a ``jax.random`` key or a non-negative int seed.
+          key: a ``jax.random`` key or a non-negative int seed (traced keys and seeds
+            work under ``jax.jit`` and ``jax.vmap``).
           input_dim: the input dimension ``d >= 1``.
           dtype: floating dtype of the parameters (default: JAX's default float).
         Returns:
           A list of ``{"w", "b"}`` dicts, one per layer.
         """
-        key = check_key("key", key)
+        key = _key("key", key)
         input_dim = check_int("input_dim", input_dim, minimum=1)
         dtype = check_float_dtype("dtype", dtype)
         sizes = self.layer_sizes(input_dim)
@@ -218,7 +267,7 @@ class MLP:
             return self.w_std / math.sqrt(fan_in), self.b_std
         return 1.0, 1.0
 
-    def forward(self, params: list[dict[str, jax.Array]], x: jax.Array):
+    def forward(self, params: PyTree, x: jax.Array) -> tuple[list[jax.Array], list[jax.Array]]:
         """All intermediate values: ``(pre, post)`` lists.
 
         ``post[0] = x`` and ``post[l] = phi(pre[l-1])``; ``pre[-1]`` has shape
@@ -235,8 +284,12 @@ class MLP:
                 post.append(phi(h))
         return pre, post
 
-    def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
-        """The network's outputs, shape ``(n,)``, for inputs ``x`` of shape ``(n, d)``."""
+    def apply(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """The network's outputs, shape ``(n,)``, for inputs ``x`` of shape ``(n, d)``.
+
+        Pure: jittable, vmappable (over stacked params or over inputs) and
+        differentiable in ``params`` and ``x``; the shape checks are static.
+        """
         model = f"MLP(widths={self.widths})"
         _check_length(params, self.depth + 1, model)
         first = params[0].get("w") if isinstance(params[0], dict) else None
@@ -260,8 +313,9 @@ def _conv(x, w, scale):
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
 
 
-def _avg_pool2(x):
-    # 2x2 average pooling, stride 2 (odd sizes are cropped).
+def avg_pool2(x: jax.Array) -> jax.Array:
+    """2x2 average pooling with stride 2 of NHWC images ``(n, h, w, c)`` (an odd last
+    row or column is cropped): shape ``(n, h // 2, w // 2, c)``."""
     n, h, w, c = x.shape
     h2, w2 = h // 2, w // 2
     x = x[:, : 2 * h2, : 2 * w2, :]
@@ -272,8 +326,8 @@ class _ConvBase:
     """Shared parts of the two convolutional models."""
 
     image_shape: tuple[int, int, int]
-    activation: str
-    parameterization: str
+    activation: Activation
+    parameterization: Parameterization
     w_std: float
     b_std: float
     kernel_size: int
@@ -310,22 +364,25 @@ class _ConvBase:
             b = b * self.b_std
         return {"w": w, "b": b}
 
-    def _scales(self, fan_in):
+    def scales(self, fan_in: int) -> tuple[float, float]:
+        """Multipliers ``(a, c)`` in ``h = a (x * W) + c b`` for a layer of fan-in ``fan_in``."""
         if self.parameterization == "ntk":
             return self.w_std / math.sqrt(fan_in), self.b_std
         return 1.0, 1.0
 
-    def _conv_layer(self, layer, x):
+    def conv_layer(self, layer: PyTree, x: jax.Array) -> jax.Array:
+        """One convolution layer ``a conv(x, w) + c b`` on NHWC images (SAME, stride 1)."""
         k1, k2, cin, _ = layer["w"].shape
-        a, c = self._scales(k1 * k2 * cin)
+        a, c = self.scales(k1 * k2 * cin)
         return _conv(x, layer["w"], a) + c * layer["b"]
 
-    def _dense_layer(self, layer, x):
-        a, c = self._scales(layer["w"].shape[0])
+    def dense_layer(self, layer: PyTree, x: jax.Array) -> jax.Array:
+        """One dense layer ``a x W + c b``."""
+        a, c = self.scales(layer["w"].shape[0])
         return a * (x @ layer["w"]) + c * layer["b"]
 
     def _check_init_args(self, key, input_dim, dtype):
-        key = check_key("key", key)
+        key = _key("key", key)
         input_dim = check_int("input_dim", input_dim, minimum=1)
         if input_dim != self.input_dim:
             raise ValueError(f"input_dim must equal prod(image_shape) = {self.input_dim} for "
@@ -336,7 +393,8 @@ class _ConvBase:
         k = self.kernel_size
         return (k, k, cin, cout), (cout,)
 
-    def _images(self, x):
+    def images(self, x: ArrayLike) -> jax.Array:
+        """Flattened inputs ``(n, H*W*C)`` as NHWC images (static shape check)."""
         x = _check_x(x, self.input_dim, type(self).__name__)
         return x.reshape((x.shape[0], *self.image_shape))
 
@@ -354,7 +412,7 @@ class CNN(_ConvBase):
     """
 
     def __init__(self, channels: Any = (8, 16), image_shape: Any = (28, 28, 1),
-                 activation: str = "relu", parameterization: str = "ntk", *,
+                 activation: Activation = "relu", parameterization: Parameterization = "ntk", *,
                  kernel_size: int = 3, w_std: float = 1.0, b_std: float = 0.1):
         self.channels = check_sequence_of_ints("channels", channels, minimum=1)
         self._setup(image_shape, activation, parameterization, w_std, b_std, kernel_size)
@@ -364,8 +422,15 @@ class CNN(_ConvBase):
         return (f"CNN(channels={self.channels}, image_shape={self.image_shape}, "
                 f"activation={self.activation!r}, parameterization={self.parameterization!r})")
 
-    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> list[dict[str, jax.Array]]:
-        """Parameters for inputs of dimension ``input_dim = prod(image_shape)``."""
+    def init(self, key: ArrayLike, input_dim: int, *, dtype: Any = None
+             ) -> list[dict[str, jax.Array]]:
+        """Parameters for inputs of dimension ``input_dim = prod(image_shape)``.
+
+        Args:
+          key: a ``jax.random`` key or a non-negative int seed.
+          input_dim: ``prod(image_shape)``.
+          dtype: floating dtype of the parameters (default: JAX's default float).
+        """
         key, dtype = self._check_init_args(key, input_dim, dtype)
         keys = jax.random.split(key, len(self.channels) + 1)
         k = self.kernel_size
@@ -377,8 +442,8 @@ class CNN(_ConvBase):
         params.append(self._layer(keys[-1], (cin, 1), cin, dtype))
         return params
 
-    def apply(self, params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
-        """Outputs of shape ``(n,)``."""
+    def apply(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """Outputs of shape ``(n,)`` (pure: jittable, vmappable, differentiable)."""
         _check_length(params, len(self.channels) + 1, repr(self))
         cins = (self.image_shape[2], *self.channels[:-1])
         expected = [((i,), *self._conv_shapes(cin, cout))
@@ -386,11 +451,11 @@ class CNN(_ConvBase):
         expected.append(((len(self.channels),), (self.channels[-1], 1), (1,)))
         _check_layers(params, expected, repr(self))
         phi = ACTIVATIONS[self.activation]
-        z = self._images(x)
+        z = self.images(x)
         for layer in params[:-1]:
-            z = _avg_pool2(phi(self._conv_layer(layer, z)))
+            z = avg_pool2(phi(self.conv_layer(layer, z)))
         z = z.mean(axis=(1, 2))
-        return self._dense_layer(params[-1], z)[:, 0]
+        return self.dense_layer(params[-1], z)[:, 0]
 
     __call__ = apply
 
@@ -406,7 +471,7 @@ class ResNetCNN(_ConvBase):
     """
 
     def __init__(self, channels: int = 16, blocks: int = 2, image_shape: Any = (28, 28, 1),
-                 activation: str = "relu", parameterization: str = "ntk", *,
+                 activation: Activation = "relu", parameterization: Parameterization = "ntk", *,
                  kernel_size: int = 3, pool_every: int = 1, w_std: float = 1.0,
                  b_std: float = 0.1):
         self.channels = check_int("channels", channels, minimum=1)
@@ -421,8 +486,14 @@ class ResNetCNN(_ConvBase):
                 f"image_shape={self.image_shape}, activation={self.activation!r}, "
                 f"parameterization={self.parameterization!r})")
 
-    def init(self, key: Any, input_dim: int, *, dtype: Any = None) -> dict[str, Any]:
-        """Parameters ``{"stem", "blocks": [[conv, conv], ...], "head"}``."""
+    def init(self, key: ArrayLike, input_dim: int, *, dtype: Any = None) -> dict[str, Any]:
+        """Parameters ``{"stem", "blocks": [[conv, conv], ...], "head"}``.
+
+        Args:
+          key: a ``jax.random`` key or a non-negative int seed.
+          input_dim: ``prod(image_shape)``.
+          dtype: floating dtype of the parameters (default: JAX's default float).
+        """
         key, dtype = self._check_init_args(key, input_dim, dtype)
         k, c = self.kernel_size, self.channels
         keys = jax.random.split(key, 2 * self.blocks + 2)
@@ -434,8 +505,8 @@ class ResNetCNN(_ConvBase):
         head = self._layer(keys[-1], (c, 1), c, dtype)
         return {"stem": stem, "blocks": blocks, "head": head}
 
-    def apply(self, params: dict[str, Any], x: jax.Array) -> jax.Array:
-        """Outputs of shape ``(n,)``."""
+    def apply(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """Outputs of shape ``(n,)`` (pure: jittable, vmappable, differentiable)."""
         model = repr(self)
         if not isinstance(params, dict) or set(params) != {"stem", "blocks", "head"}:
             raise ValueError(f"params must be the dict with keys 'stem', 'blocks', 'head' "
@@ -452,13 +523,75 @@ class ResNetCNN(_ConvBase):
                      for i in range(self.blocks) for j in range(2)]
         _check_layers(params, expected, model)
         phi = ACTIVATIONS[self.activation]
-        z = self._conv_layer(params["stem"], self._images(x))
+        z = self.conv_layer(params["stem"], self.images(x))
         for i, (conv1, conv2) in enumerate(params["blocks"]):
-            branch = self._conv_layer(conv2, phi(self._conv_layer(conv1, phi(z))))
+            branch = self.conv_layer(conv2, phi(self.conv_layer(conv1, phi(z))))
             z = (z + branch) / math.sqrt(2.0)
             if (i + 1) % self.pool_every == 0:
-                z = _avg_pool2(z)
+                z = avg_pool2(z)
         z = phi(z).mean(axis=(1, 2))
-        return self._dense_layer(params["head"], z)[:, 0]
+        return self.dense_layer(params["head"], z)[:, 0]
 
     __call__ = apply
+
+
+#: The models of this module (those with a structured NTK rule in :mod:`lplr_core.ntk`).
+Model = MLP | CNN | ResNetCNN
+_MODEL_CLASSES = (MLP, CNN, ResNetCNN)
+_UNWRAP_LIMIT = 32
+
+
+def _own_apply(model: Any, func: Any) -> bool:
+    """``func`` is the library's own ``apply`` of ``model``'s class (not an override)."""
+    return any(isinstance(model, cls) and func is cls.apply for cls in _MODEL_CLASSES)
+
+
+def model_of(apply_fn: Any) -> Model | None:
+    """The :class:`MLP`, :class:`CNN` or :class:`ResNetCNN` that ``apply_fn`` computes, or None.
+
+    A function says what it is through explicit attributes, followed through
+    wrappers that keep a reference to what they wrap:
+
+    * a model itself (models are callable) or its bound ``apply`` (``model.apply``,
+      whose ``__self__`` is the model), when the method is this module's own
+      ``apply`` (a subclass overriding ``apply`` is not recognized);
+    * a ``model`` attribute holding one of these models: set it on a wrapper of your
+      own to declare that it computes exactly ``model.apply``;
+    * ``__wrapped__`` (``jax.jit``, ``functools.wraps``) and ``functools.partial``
+      objects that bind no argument (``.func``) are looked through.
+
+    A lambda or any other function says nothing and gives None: the generic NTK
+    methods are used for it. Static: safe to call anywhere, no array is touched.
+
+    Args:
+      apply_fn: a callable ``apply_fn(params, x)``.
+
+    Examples:
+      >>> import functools, jax
+      >>> from lplr_core.models import MLP, model_of
+      >>> mlp = MLP((8,))
+      >>> model_of(jax.jit(mlp.apply)) is mlp, model_of(functools.partial(mlp.apply)) is mlp
+      (True, True)
+      >>> model_of(lambda p, x: mlp.apply(p, x)) is None
+      True
+    """
+    fn = apply_fn
+    for _ in range(_UNWRAP_LIMIT):
+        if isinstance(fn, _MODEL_CLASSES):
+            return fn if _own_apply(fn, type(fn).__call__) else None
+        declared = getattr(fn, "model", None)
+        if isinstance(declared, _MODEL_CLASSES):
+            return declared
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, _MODEL_CLASSES):
+            return owner if _own_apply(owner, getattr(fn, "__func__", None)) else None
+        if isinstance(fn, functools.partial):
+            if fn.args or fn.keywords:
+                return None
+            fn = fn.func
+            continue
+        wrapped = getattr(fn, "__wrapped__", None)
+        if wrapped is None or wrapped is fn:
+            return None
+        fn = wrapped
+    return None

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from scipy.special import erf as np_erf
 
-from lplr_core import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
+from lplr_core.models import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
 
 ALL_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "softplus", "linear")
 
