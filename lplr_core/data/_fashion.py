@@ -119,7 +119,14 @@ def fashion_paths(split: str, data_dir: Path | None, download: bool) -> tuple[Pa
 
     Looked for in ``<data dir>/fashion-mnist`` and then in
     ``lplr_core.data.SYSTEM_FASHION_MNIST_DIR``; downloaded only if ``download``.
-    Arguments are not validated here (the loaders do it).
+
+    Args:
+      split: ``"train"`` or ``"test"`` (not validated here: the loaders do it).
+      data_dir: the data directory, or None for :func:`default_data_dir`'s.
+      download: fetch the official archives (SHA-256 checked) if not found.
+
+    Returns:
+      The paths of the images file and of the labels file.
 
     Raises:
       DataUnavailableError: not found, and ``download`` is False or the download failed.
