@@ -207,8 +207,8 @@ def fashion_mnist(classes: Sequence[int] = (0, 1), n: int = 1000, seed: int = 0,
 
     Two sources give the same arrays for the same arguments:
 
-    * the **shipped subset** (``load_shipped_fashion_mnist()``), in the
-      repository: it covers the train split, ``classes=(0, 1)``, ``seed=0`` and
+    * the **shipped subset** (``load_shipped_fashion_mnist()``), installed with
+      the package: it covers the train split, ``classes=(0, 1)``, ``seed=0`` and
       ``n <= 1024``, which includes the book's CNN experiment and the tests;
     * the **full set**: IDX files looked for in ``<data dir>/fashion-mnist`` and
       then in :data:`SYSTEM_FASHION_MNIST_DIR` (the Debian package
