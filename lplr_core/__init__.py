@@ -52,6 +52,7 @@ Models (:mod:`lplr_core.models`): :class:`~lplr_core.models.MLP`,
 parameters works with everything below.
 
 NTKs (:mod:`lplr_core.ntk`): :func:`~lplr_core.ntk.empirical_ntk`,
+:func:`~lplr_core.ntk.empirical_ntk_fn` (a factory ``ntk(x1, x2, params)``, jittable and vmappable),
 :func:`~lplr_core.ntk.ntk_matvec`, :func:`~lplr_core.ntk.infinite_width_ntk`,
 :func:`~lplr_core.ntk.lambda_min`, :func:`~lplr_core.ntk.lambda_max`,
 :func:`~lplr_core.ntk.condition_number`.
@@ -132,6 +133,7 @@ from lplr_core.models import CNN, MLP, ResNetCNN, param_count
 from lplr_core.ntk import (
     condition_number,
     empirical_ntk,
+    empirical_ntk_fn,
     infinite_width_ntk,
     lambda_max,
     lambda_min,
@@ -146,7 +148,7 @@ __all__ = [
     # models
     "MLP", "CNN", "ResNetCNN", "param_count",
     # neural tangent kernels
-    "empirical_ntk", "ntk_matvec", "infinite_width_ntk", "lambda_min", "lambda_max",
+    "empirical_ntk", "empirical_ntk_fn", "ntk_matvec", "infinite_width_ntk", "lambda_min", "lambda_max",
     "condition_number",
     # diagnostics (estimates unless the constants are proved)
     "loss", "pl_ratio", "pl_bound", "lower_envelope", "parameter_drift", "kernel_drift",
