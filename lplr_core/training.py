@@ -29,7 +29,11 @@ infinity, and none holds a NaN except the PL ratio where it is undefined
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -53,8 +57,9 @@ from lplr_core._validation import (
 )
 from lplr_core import tree_math
 from lplr_core.diagnostics import fit_linear_rate, lipschitz_along_path, lower_envelope
-from lplr_core.losses import loss as _loss, loss_and_grad, pl_gap_floor, pl_ratio_from_values
 from lplr_core.engine import descend, gd_step
+from lplr_core.losses import loss as _loss
+from lplr_core.losses import loss_and_grad, pl_gap_floor, pl_ratio_from_values
 from lplr_core.models import param_count
 from lplr_core.ntk import NTK_METHODS, kernel_fn
 
@@ -158,41 +163,64 @@ class Trajectory:
 
     # -------------------------------------------------------------- persistence
     def save(self, path: str | Path) -> Path:
-        """Write the arrays to ``path`` (``.npz``) and the config to the same name with ``.json``."""
+        """Write the arrays to ``path`` (``.npz``) and the rest to the same name with ``.json``.
+
+        The ``.json`` holds ``diverged_at``, ``divergence``, ``config`` and a description of
+        the params' pytree (dicts, lists, tuples, ``None`` and NamedTuples, by module and
+        qualified name; each leaf with its shape and dtype), so that :meth:`load` rebuilds
+        the same structure. Nothing is pickled. Each file is written to a temporary file in
+        the same folder and moved into place, the ``.json`` last.
+
+        Raises:
+          TypeError: the params contain a pytree node of another kind (a registered custom
+            class): convert it to dicts/lists/tuples/NamedTuples first.
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        arrays = {name: np.asarray(getattr(self, name)) for name in
-                  (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")}
-        leaves, spec = _flatten_params(self.params)
+        arrays = {name: np.asarray(getattr(self, name)) for name in _SAVED_ARRAYS}
+        leaves, tree = _describe_tree(self.params)
         for i, leaf in enumerate(leaves):
-            arrays[f"params_{i}"] = np.asarray(leaf)
-        np.savez(path, **arrays)
-        meta = {"diverged_at": self.diverged_at, "divergence": self.divergence,
-                "config": self.config, "params_spec": spec}
-        path.with_suffix(".json").write_text(json.dumps(meta, indent=2, sort_keys=True,
-                                                        default=_json_default))
+            arrays[f"params_{i}"] = leaf
+        meta = {"format": _SAVE_FORMAT, "diverged_at": self.diverged_at,
+                "divergence": self.divergence, "config": self.config, "params_tree": tree}
+        text = json.dumps(meta, indent=2, sort_keys=True, default=_json_default)
+        _write_atomic(path, lambda f: np.savez(f, **arrays))
+        _write_atomic(path.with_suffix(".json"), lambda f: f.write(text.encode()))
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> "Trajectory":
-        """Read a trajectory written by :meth:`save`."""
+        """Read a trajectory written by :meth:`save`, with the params' pytree structure.
+
+        Raises:
+          FileNotFoundError: the ``.npz`` or its ``.json`` does not exist.
+          ValueError: a file is damaged (a truncated or unreadable archive, invalid JSON,
+            a missing entry, an array of the wrong shape or dtype) or names a NamedTuple
+            class that cannot be imported; the message names the file and the problem.
+        """
         path = Path(path)
         if path.suffix != ".npz":
             path = path.with_suffix(".npz")
-        if not path.exists() or not path.with_suffix(".json").exists():
+        json_path = path.with_suffix(".json")
+        if not path.exists() or not json_path.exists():
             raise FileNotFoundError(f"path must name a saved trajectory ({path} and "
-                                    f"{path.with_suffix('.json')}); not found")
-        meta = json.loads(path.with_suffix(".json").read_text())
-        with np.load(path) as data:
-            arrays = {k: data[k] for k in data.files}
-        n_leaves = sum(1 for k in arrays if k.startswith("params_"))
-        params = _unflatten_params([jnp.asarray(arrays[f"params_{i}"]) for i in range(n_leaves)],
-                                   meta["params_spec"])
-        fields = {name: arrays[name] for name in
-                  (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")}
+                                    f"{json_path}); not found")
+        meta = _read_meta(json_path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as exc:  # BadZipFile, EOFError, zlib.error, OSError, ValueError...
+            raise ValueError(f"{path}: not a readable trajectory archive (truncated or "
+                             f"damaged?): {type(exc).__name__}: {exc}") from None
+        fields = _check_saved_arrays(path, arrays)
+        params = _rebuild_params(path, json_path, arrays, meta)
         return cls(**fields, diverged_at=meta["diverged_at"], params=params,
-                   config=meta["config"], divergence=meta.get("divergence"))
+                   config=meta["config"], divergence=meta["divergence"])
+
+
+_SAVED_ARRAYS = (*_RECORD_FIELDS, "relative_drift", "steps", *_NTK_FIELDS, "ntk_steps")
+_SAVE_FORMAT = 2
 
 
 def _json_default(value):
@@ -200,44 +228,195 @@ def _json_default(value):
         return int(value)
     if isinstance(value, (np.floating,)):
         return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    if isinstance(value, (np.ndarray, jax.Array)):
+        return np.asarray(value).tolist()
     return str(value)
 
 
-def _flatten_params(tree):
-    """Leaves plus a JSON description of nested dicts / lists / tuples."""
+def _write_atomic(target: Path, write) -> None:
+    """Write through a temporary file in the same folder, then ``os.replace`` it into place."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _is_namedtuple(node) -> bool:
+    return isinstance(node, tuple) and hasattr(type(node), "_fields")
+
+
+def _describe_tree(tree):
+    """``(leaves, description)``: the leaves as NumPy arrays in walk order, and a JSON-safe
+    description of the containers (dict / list / tuple / None / NamedTuple)."""
     leaves = []
 
-    def spec(node):
+    def walk(node, where):
+        if node is None:
+            return {"none": None}
         if isinstance(node, dict):
-            return {"dict": {k: spec(v) for k, v in node.items()}}
+            items = []
+            for k, v in node.items():
+                if isinstance(k, bool) or not isinstance(k, (str, int)):
+                    raise TypeError(f"params{where} has a dict key {k!r} of type "
+                                    f"{type(k).__name__}; Trajectory.save supports str and int "
+                                    f"keys")
+                items.append([k, walk(v, f"{where}[{k!r}]")])
+            return {"dict": items}
+        if _is_namedtuple(node):
+            cls = type(node)
+            return {"namedtuple": {"module": cls.__module__, "qualname": cls.__qualname__,
+                                   "fields": list(cls._fields)},
+                    "children": [walk(v, f"{where}.{f}") for f, v in zip(cls._fields, node)]}
         if isinstance(node, (list, tuple)):
-            return {"list" if isinstance(node, list) else "tuple": [spec(v) for v in node]}
-        leaves.append(node)
-        return {"leaf": len(leaves) - 1}
+            kind = "list" if isinstance(node, list) else "tuple"
+            return {kind: [walk(v, f"{where}[{i}]") for i, v in enumerate(node)]}
+        if isinstance(node, (jax.Array, np.ndarray, np.generic, int, float, complex)):
+            leaf = np.asarray(node)
+            leaves.append(leaf)
+            return {"leaf": len(leaves) - 1, "shape": list(leaf.shape), "dtype": leaf.dtype.str}
+        raise TypeError(f"params{where} is a {type(node).__module__}.{type(node).__qualname__}; "
+                        f"Trajectory.save stores dicts, lists, tuples, NamedTuples, None and "
+                        f"arrays (convert other pytree nodes first)")
 
+    return leaves, walk(tree, "")
+
+
+def _read_meta(json_path: Path) -> dict:
     try:
-        return leaves, spec(tree)
-    except Exception:  # pragma: no cover - exotic pytrees: store leaves only
-        leaves = jax.tree_util.tree_leaves(tree)
-        return leaves, {"leaves": len(leaves)}
+        meta = json.loads(json_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{json_path}: not valid JSON (damaged?): {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{json_path}: must hold a JSON object; got {type(meta).__name__}")
+    missing = [k for k in ("diverged_at", "config") if k not in meta]
+    if "params_tree" not in meta and "params_spec" not in meta:
+        missing.append("params_tree")
+    if missing:
+        raise ValueError(f"{json_path}: missing entries {missing} (damaged, or not written by "
+                         f"Trajectory.save?)")
+    at = meta["diverged_at"]
+    if at is not None and (isinstance(at, bool) or not isinstance(at, int) or at < 0):
+        raise ValueError(f"{json_path}: diverged_at must be null or an integer >= 0; got {at!r}")
+    meta.setdefault("divergence", None)
+    if meta["divergence"] is not None and meta["divergence"] not in DIVERGENCE_REASONS:
+        raise ValueError(f"{json_path}: divergence must be null or one of "
+                         f"{DIVERGENCE_REASONS}; got {meta['divergence']!r}")
+    if not isinstance(meta["config"], dict):
+        raise ValueError(f"{json_path}: config must be a JSON object; got "
+                         f"{type(meta['config']).__name__}")
+    return meta
 
 
-def _unflatten_params(leaves, spec):
-    if "leaves" in spec:
-        return leaves
+def _check_saved_arrays(path: Path, arrays: dict) -> dict:
+    missing = [name for name in _SAVED_ARRAYS if name not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing} (damaged, or not written by "
+                         f"Trajectory.save?)")
+    fields = {name: arrays[name] for name in _SAVED_ARRAYS}
+    for name, value in fields.items():
+        if value.ndim != 1:
+            raise ValueError(f"{path}: array {name!r} must be 1-D; got shape {value.shape}")
+    for group, steps in (((*_RECORD_FIELDS, "relative_drift"), "steps"),
+                         (_NTK_FIELDS, "ntk_steps")):
+        n = fields[steps].shape[0]
+        for name in group:
+            if fields[name].shape[0] != n:
+                raise ValueError(f"{path}: array {name!r} has {fields[name].shape[0]} entries "
+                                 f"but {steps!r} has {n}")
+    return fields
+
+
+def _import_namedtuple(json_path: Path, info) -> type:
+    if not isinstance(info, dict) or not all(isinstance(info.get(k), str)
+                                             for k in ("module", "qualname")):
+        raise ValueError(f"{json_path}: a NamedTuple entry must name its module and qualname; "
+                         f"got {info!r}")
+    module, qualname = info["module"], info["qualname"]
+    where = f"{module}.{qualname}"
+    if "<locals>" in qualname:
+        raise ValueError(f"{json_path}: the params use the NamedTuple {where}, defined inside a "
+                         f"function, which cannot be imported; define it at module level")
+    try:
+        obj = importlib.import_module(module)
+        for part in qualname.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise ValueError(f"{json_path}: the params use the NamedTuple {where}, which cannot be "
+                         f"imported ({type(exc).__name__}: {exc})") from None
+    if not (isinstance(obj, type) and issubclass(obj, tuple) and hasattr(obj, "_fields")):
+        raise ValueError(f"{json_path}: {where} is not a NamedTuple class")
+    if list(obj._fields) != list(info.get("fields", obj._fields)):
+        raise ValueError(f"{json_path}: the NamedTuple {where} now has fields "
+                         f"{list(obj._fields)}, the file has {info.get('fields')}")
+    return obj
+
+
+def _rebuild_params(path: Path, json_path: Path, arrays: dict, meta: dict):
+    n_leaves = sum(1 for k in arrays if k.startswith("params_"))
+    leaves = []
+    for i in range(n_leaves):
+        if f"params_{i}" not in arrays:
+            raise ValueError(f"{path}: missing array 'params_{i}' (damaged?)")
+        leaves.append(arrays[f"params_{i}"])
+    used = set()
+
+    def bad(msg):
+        return ValueError(f"{json_path}: {msg} (damaged, or not written by Trajectory.save?)")
 
     def build(node):
+        if not isinstance(node, dict):
+            raise bad(f"params_tree entries must be JSON objects; got {node!r:.80}")
+        if "leaf" in node:
+            i = node["leaf"]
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n_leaves:
+                raise bad(f"params_tree names leaf {i!r}, but {path} holds {n_leaves}")
+            leaf = leaves[i]
+            if "shape" in node and list(leaf.shape) != list(node["shape"]):
+                raise ValueError(f"{path}: array 'params_{i}' has shape {tuple(leaf.shape)}; "
+                                 f"{json_path} records {tuple(node['shape'])}")
+            if "dtype" in node and leaf.dtype.str != node["dtype"]:
+                raise ValueError(f"{path}: array 'params_{i}' has dtype {leaf.dtype}; "
+                                 f"{json_path} records {node['dtype']}")
+            used.add(i)
+            return jnp.asarray(leaf)
+        if "none" in node:
+            return None
         if "dict" in node:
-            return {k: build(v) for k, v in node["dict"].items()}
-        if "list" in node:
-            return [build(v) for v in node["list"]]
-        if "tuple" in node:
-            return tuple(build(v) for v in node["tuple"])
-        return leaves[node["leaf"]]
+            items = node["dict"]
+            if isinstance(items, dict):  # format 1: {"key": node}
+                items = list(items.items())
+            if not isinstance(items, list) or not all(
+                    isinstance(kv, list) and len(kv) == 2 for kv in items):
+                raise bad("a params_tree dict must be a list of [key, entry] pairs")
+            return {k: build(v) for k, v in items}
+        if "namedtuple" in node:
+            cls = _import_namedtuple(json_path, node["namedtuple"])
+            children = node.get("children")
+            if not isinstance(children, list) or len(children) != len(cls._fields):
+                raise bad(f"the NamedTuple {cls.__qualname__} needs {len(cls._fields)} entries")
+            return cls(*(build(c) for c in children))
+        for kind, make in (("list", list), ("tuple", tuple)):
+            if kind in node:
+                if not isinstance(node[kind], list):
+                    raise bad(f"a params_tree {kind} must be a JSON list")
+                return make(build(c) for c in node[kind])
+        raise bad(f"unknown params_tree entry {node!r:.80}")
 
-    return build(spec)
+    if "params_tree" in meta:
+        params = build(meta["params_tree"])
+    else:  # format 1 (before NamedTuples and leaf shapes were recorded)
+        spec = meta["params_spec"]
+        if isinstance(spec, dict) and "leaves" in spec:
+            return [jnp.asarray(leaf) for leaf in leaves]
+        params = build(spec)
+    if len(used) != n_leaves:
+        raise bad(f"{path} holds {n_leaves} parameter arrays but params_tree uses {len(used)}")
+    return params
 
 
 # ------------------------------------------------------------------ compiled engine

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -577,6 +579,169 @@ def test_load_missing_path(tmp_path):
     np.savez(tmp_path / "half.npz", loss=np.ones(2))
     with pytest.raises(FileNotFoundError):
         lc.Trajectory.load(tmp_path / "half.npz")
+
+
+class LinearParams(NamedTuple):
+    """Module-level, so that Trajectory.load can import it back by module and qualname."""
+    w: jax.Array
+    b: jax.Array
+
+
+def _linear_apply(p, x):
+    return x @ p.w + p.b
+
+
+@pytest.fixture(scope="module")
+def linear_run(problem):
+    _, _, x, y = problem
+    params = LinearParams(jnp.asarray(np.random.default_rng(1).normal(size=D) / 10), jnp.zeros(()))
+    return lc.gradient_descent(_linear_apply, params, x, y, step_size=0.01, steps=4)
+
+
+def test_save_load_keeps_namedtuples_and_exotic_containers(problem, linear_run, tmp_path):
+    _, loaded = _roundtrip(linear_run, tmp_path / "nt.npz")
+    assert type(loaded.params) is LinearParams
+    assert loaded.params.w.dtype == linear_run.params.w.dtype
+    # int dict keys, None, nested tuples and lists, and a NamedTuple inside a dict
+    model, params, x, y = problem
+    tree = {"layers": params, "extra": {3: (None, [jnp.asarray([0.0])])}, "lin": linear_run.params}
+
+    def apply_tree(p, xx):
+        return (model.apply(p["layers"], xx) + p["extra"][3][1][0][0]
+                + 0.0 * _linear_apply(p["lin"], xx))
+
+    run = lc.gradient_descent(apply_tree, tree, x, y, step_size=ETA, steps=2)
+    _, loaded = _roundtrip(run, tmp_path / "tree.npz")
+    assert list(loaded.params) == list(run.params) and list(loaded.params["extra"]) == [3]
+    extra = loaded.params["extra"][3]
+    assert isinstance(extra, tuple) and extra[0] is None and isinstance(extra[1], list)
+    assert type(loaded.params["lin"]) is LinearParams
+    # the file records no pickle: the description is plain JSON
+    meta = json.loads((tmp_path / "tree.json").read_text())
+    assert meta["params_tree"]["dict"][2][1]["namedtuple"]["qualname"] == "LinearParams"
+
+
+def test_save_load_namedtuple_that_cannot_be_imported(problem, tmp_path):
+    _, _, x, y = problem
+
+    class Local(NamedTuple):
+        w: jax.Array
+
+    run = lc.gradient_descent(lambda p, xx: xx @ p.w, Local(jnp.zeros(D)), x, y,
+                              step_size=0.01, steps=1)
+    run.save(tmp_path / "local.npz")
+    with pytest.raises(ValueError, match=r"local\.json.*Local.*cannot be imported"):
+        lc.Trajectory.load(tmp_path / "local.npz")
+    meta = json.loads((tmp_path / "local.json").read_text())
+    meta["params_tree"]["namedtuple"].update(module="no_such_module_xyz", qualname="P")
+    (tmp_path / "local.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"no_such_module_xyz\.P.*cannot be imported"):
+        lc.Trajectory.load(tmp_path / "local.npz")
+    meta["params_tree"]["namedtuple"].update(module="json", qualname="dumps")
+    (tmp_path / "local.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=r"json\.dumps is not a NamedTuple"):
+        lc.Trajectory.load(tmp_path / "local.npz")
+
+
+def test_save_refuses_unknown_pytree_nodes(linear_run, tmp_path):
+    from dataclasses import replace
+
+    @jax.tree_util.register_pytree_node_class
+    class Box:
+        def __init__(self, v):
+            self.v = v
+
+        def tree_flatten(self):
+            return (self.v,), None
+
+        @classmethod
+        def tree_unflatten(cls, aux, children):
+            return cls(*children)
+
+    with pytest.raises(TypeError, match=r"params\['box'\] is a .*Box"):
+        replace(linear_run, params={"box": Box(jnp.zeros(2))}).save(tmp_path / "box.npz")
+    assert not (tmp_path / "box.npz").exists() and not list(tmp_path.iterdir())
+
+
+def _damaged(linear_run, tmp_path, name):
+    path = linear_run.save(tmp_path / f"{name}.npz")
+    return path, path.with_suffix(".json")
+
+
+def _rewrite_npz(path, change):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    change(arrays)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncated_npz", r"truncated\.npz: not a readable trajectory archive"),
+    ("garbage_npz", r"garbage_npz\.npz: not a readable trajectory archive"),
+    ("bad_json", r"bad_json\.json: not valid JSON"),
+    ("json_list", r"json_list\.json: must hold a JSON object"),
+    ("json_missing_config", r"json_missing_config\.json: missing entries \['config'\]"),
+    ("json_missing_tree", r"json_missing_tree\.json: missing entries \['params_tree'\]"),
+    ("json_bad_divergence", r"json_bad_divergence\.json: divergence must be"),
+    ("json_bad_diverged_at", r"json_bad_diverged_at\.json: diverged_at must be"),
+    ("json_bad_tree", r"json_bad_tree\.json: unknown params_tree entry"),
+    ("json_leaf_out_of_range", r"json_leaf_out_of_range\.json: params_tree names leaf 7"),
+    ("npz_missing_loss", r"npz_missing_loss\.npz: missing arrays \['loss'\]"),
+    ("npz_missing_leaf", r"npz_missing_leaf\.json: params_tree names leaf 1"),
+    ("npz_extra_leaf", r"npz_extra_leaf\.json: .*holds 3 parameter arrays but params_tree uses 2"),
+    ("npz_short_loss", r"npz_short_loss\.npz: array 'loss' has 4 entries but 'steps' has 5"),
+    ("npz_2d_drift", r"npz_2d_drift\.npz: array 'drift' must be 1-D"),
+    ("npz_leaf_shape", r"npz_leaf_shape\.npz: array 'params_0' has shape \(17,\); .*records \(3,\)"),
+    ("npz_leaf_dtype", r"npz_leaf_dtype\.npz: array 'params_0' has dtype int32"),
+])
+def test_load_damaged_files_give_a_clear_value_error(linear_run, tmp_path, damage, message):
+    path, json_path = _damaged(linear_run, tmp_path, damage.replace("truncated_npz", "truncated"))
+    meta = json.loads(json_path.read_text())
+    if damage == "truncated_npz":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage_npz":
+        path.write_bytes(b"PK\x03\x04 not really a zip archive")
+    elif damage == "bad_json":
+        json_path.write_text(json_path.read_text()[:-20])
+    elif damage == "json_list":
+        json_path.write_text("[]")
+    elif damage.startswith("json_"):
+        if damage == "json_missing_config":
+            del meta["config"]
+        elif damage == "json_missing_tree":
+            del meta["params_tree"]
+        elif damage == "json_bad_divergence":
+            meta["divergence"] = "exploded"
+        elif damage == "json_bad_diverged_at":
+            meta["diverged_at"] = "3"
+        elif damage == "json_bad_tree":
+            meta["params_tree"] = {"set": []}
+        elif damage == "json_leaf_out_of_range":
+            meta["params_tree"]["children"][0]["leaf"] = 7
+        json_path.write_text(json.dumps(meta))
+    elif damage == "npz_missing_loss":
+        _rewrite_npz(path, lambda a: a.pop("loss"))
+    elif damage == "npz_missing_leaf":
+        _rewrite_npz(path, lambda a: a.pop("params_1"))
+    elif damage == "npz_extra_leaf":
+        _rewrite_npz(path, lambda a: a.update(params_2=np.zeros(1)))
+    elif damage == "npz_short_loss":
+        _rewrite_npz(path, lambda a: a.update(loss=a["loss"][:-1]))
+    elif damage == "npz_2d_drift":
+        _rewrite_npz(path, lambda a: a.update(drift=a["drift"][:, None]))
+    elif damage == "npz_leaf_shape":
+        _rewrite_npz(path, lambda a: a.update(params_0=np.zeros(17)))
+    elif damage == "npz_leaf_dtype":
+        _rewrite_npz(path, lambda a: a.update(params_0=a["params_0"].astype(np.int32)))
+    with pytest.raises(ValueError, match=message):
+        lc.Trajectory.load(path)
+
+
+def test_save_overwrites_in_place_without_leftovers(linear_run, tmp_path):
+    linear_run.save(tmp_path / "run.npz")
+    linear_run.save(tmp_path / "run.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json", "run.npz"]
 
 
 # -------------------------------------------------------------------- trajectory helpers
