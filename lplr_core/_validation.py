@@ -205,9 +205,11 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
         arr = jnp.asarray(arr, dtype=jnp.result_type(float))
     else:
         arr = jnp.asarray(arr)
-    if finite and arr.size and is_concrete(arr) and not bool(jnp.all(jnp.isfinite(arr))):
-        bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
-        raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
+    if finite and arr.size and is_concrete(arr):
+        with jax.ensure_compile_time_eval():  # concrete, even while an outer jit traces
+            bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
+        if bad:
+            raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
     return arr
 
 
@@ -281,7 +283,8 @@ def check_params(name: str, params: Any) -> Any:
                         f"Cast every leaf with .astype(...) to one dtype")
     if not is_concrete(params):  # inside jit/vmap/grad: the values cannot be checked
         return params
-    finite = np.asarray(_all_finite([jnp.asarray(leaf) for _, leaf in leaves_with_path]))
+    with jax.ensure_compile_time_eval():  # concrete, even while an outer jit traces
+        finite = np.asarray(_all_finite([jnp.asarray(leaf) for _, leaf in leaves_with_path]))
     if not finite.all():
         i = int(np.argmin(finite))
         raise ValueError(f"{name} leaf {i} ({name}{jax.tree_util.keystr(leaves_with_path[i][0])})"

@@ -140,6 +140,18 @@ def _concrete_nan(value: jax.Array) -> bool:
     return is_concrete(value) and bool(jnp.isnan(value))
 
 
+def _violated(check: Callable[..., Any], *values: Any) -> bool:
+    """True when every value is concrete and ``check(*values)`` is false.
+
+    Evaluated at once (``jax.ensure_compile_time_eval``), so concrete arrays closed over by
+    an outer ``jit`` are still checked; traced values are not (the rule's value checks).
+    """
+    if not is_concrete(values):
+        return False
+    with jax.ensure_compile_time_eval():
+        return not bool(check(*values))
+
+
 # ------------------------------------------------------------------ loss and PL ratio
 
 # One compiled program per model and shapes for eager calls; inside an outer jit they inline.
@@ -327,7 +339,7 @@ def rayleigh_quotient(kernel: ArrayLike, vector: ArrayLike) -> jax.Array:
     if vector.shape[0] != kernel.shape[0]:
         raise ValueError(f"vector must have length {kernel.shape[0]} to match kernel; got "
                          f"{vector.shape[0]}")
-    if is_concrete(vector) and not bool(jnp.any(vector != 0)):
+    if _violated(lambda v: jnp.any(v != 0), vector):
         raise ValueError("vector must be non-zero for a Rayleigh quotient")
     return _losses.rayleigh_quotient(kernel, vector)
 
@@ -368,10 +380,9 @@ def parameter_drift(params: PyTree, params0: PyTree, *, relative: bool = False) 
     relative = check_bool("relative", relative)
     drift = tm.norm(tm.sub(params, params0))
     if relative:
-        scale = tm.norm(params0)
-        if is_concrete(scale) and float(scale) == 0:
+        if _violated(lambda p: tm.norm(p) > 0, params0):
             raise ValueError("params0 must be non-zero for the relative drift")
-        return drift / scale
+        return drift / tm.norm(params0)
     return drift
 
 
@@ -413,9 +424,9 @@ def lipschitz_along_path(kernel_drifts: ArrayLike, param_drifts: ArrayLike) -> j
     if kd.shape != pd.shape:
         raise ValueError(f"kernel_drifts and param_drifts must have the same length; got "
                          f"{kd.shape[0]} and {pd.shape[0]}")
-    ok = jnp.isfinite(kd) & jnp.isfinite(pd) & (pd > 0)
-    if is_concrete(ok) and not bool(jnp.any(ok)):
+    if _violated(lambda p, k: jnp.any(jnp.isfinite(k) & jnp.isfinite(p) & (p > 0)), pd, kd):
         raise ValueError("param_drifts must contain at least one finite positive drift")
+    ok = jnp.isfinite(kd) & jnp.isfinite(pd) & (pd > 0)
     ratios = jnp.where(ok, kd / jnp.where(ok, pd, 1.0), -jnp.inf)
     return jnp.where(jnp.any(ok), jnp.max(ratios), jnp.nan)
 
@@ -459,9 +470,9 @@ _rho = jax.jit(_rho_impl, static_argnums=(0,))
 _rho_grad = jax.jit(jax.grad(_rho_impl, argnums=1), static_argnums=(0,))
 
 
-def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
+def lipschitz_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, radius: float, *,
                       n_directions: int = 8, ascent_steps: int = 0, ascent_lr: float = 0.1,
-                      key: Any = 0, method: str = "auto") -> LipschitzEstimate:
+                      key: ArrayLike | int = 0, method: NTKMethod = "auto") -> LipschitzEstimate:
     r"""Estimate :math:`L_\Theta = \sup_{\|\delta\| \le r} \|\Theta(\theta_0+\delta) - \Theta(\theta_0)\|_{op} / \|\delta\|`.
 
     Two lower estimates of the supremum (each a valid witness of kernel change):
@@ -474,7 +485,19 @@ def lipschitz_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *
       ``ascent_lr * r``.
 
     Cost: ``n_directions + 2 * ascent_steps`` kernel evaluations (each step
-    differentiates through the kernel).
+    differentiates through the kernel). A host-side search (a Python loop over compiled
+    kernels); its fields are Python floats.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params0: the centre :math:`\theta_0` (a pytree).
+      x: inputs ``(n, ...)``.
+      radius: :math:`r > 0`.
+      n_directions: random directions on the sphere of radius ``r``.
+      ascent_steps: projected-ascent steps (0: sampling only).
+      ascent_lr: step length as a fraction of ``radius``.
+      key: a ``jax.random`` key or a non-negative int seed.
+      method: the NTK method (see :func:`lplr_core.ntk.kernel_fn`).
 
     Returns:
       A :class:`LipschitzEstimate`; ``value`` is the larger of the two.
@@ -520,10 +543,10 @@ class BallPLEstimate(NamedTuple):
     radius: float
 
 
-def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radius: float, *,
-                         loss_star: float = 0.0, n_directions: int = 8,
+def min_pl_ratio_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, y: ArrayLike,
+                         radius: float, *, loss_star: float = 0.0, n_directions: int = 8,
                          descent_steps: int = 0, descent_lr: float = 0.1,
-                         key: Any = 0) -> BallPLEstimate:
+                         key: ArrayLike | int = 0) -> BallPLEstimate:
     r"""Search for the smallest PL ratio :math:`\rho(\theta)` over :math:`\|\theta - \theta_0\| \le r`.
 
     The measured counterpart of the certificate: by the book's derivation D1,
@@ -532,7 +555,24 @@ def min_pl_ratio_in_ball(apply_fn: Callable, params0: Any, x: Any, y: Any, radiu
     Random points are drawn uniformly in the ball (radius ``r U^{1/p}``) and on
     its sphere; ``descent_steps`` steps of projected gradient descent on
     :math:`\rho` then refine the worst point. Every value returned is attained
-    at a point of the ball, so it is an upper estimate of the true minimum.
+    at a point of the ball, so it is an upper estimate of the true minimum. A host-side
+    search (a Python loop over compiled kernels: :func:`lplr_core.losses.pl_ratio`, with the
+    package's one round-off rule; an undefined ratio counts as ``inf``).
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params0: the centre :math:`\theta_0` (a pytree).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      radius: :math:`r > 0`.
+      loss_star: :math:`L^* \ge 0`.
+      n_directions: random points drawn in the ball and on its sphere (each).
+      descent_steps: projected-descent steps on :math:`\rho` (0: sampling only).
+      descent_lr: step length as a fraction of ``radius``.
+      key: a ``jax.random`` key or a non-negative int seed.
+
+    Returns:
+      A :class:`BallPLEstimate`.
     """
     params0, x, y = check_model_data(apply_fn, params0, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
@@ -605,8 +645,8 @@ def certificate(lambda0: ArrayLike, lipschitz: ArrayLike, radius: ArrayLike) -> 
         r = jnp.asarray(check_real("radius", radius, minimum=0.0))
     else:
         r = check_array("radius", radius, ndim=1)
-        if is_concrete(r) and bool(jnp.any(r < 0)):
-            raise ValueError(f"radius must be >= 0 everywhere; got min {float(jnp.min(r))}")
+        if _violated(lambda v: jnp.all(v >= 0), r):
+            raise ValueError(f"radius must be >= 0 everywhere; got min {float(np.min(np.asarray(r)))}")
     return lambda0 - lipschitz * r
 
 
@@ -646,18 +686,23 @@ def _power_iteration(apply_fn, params, x, y, v0, iters):
     return eig
 
 
-def smoothness(apply_fn: Callable, params: Any, x: Any, y: Any, *, iters: int = 100,
-               key: Any = 0) -> float:
+def smoothness(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike, *,
+               iters: int = 100, key: ArrayLike | int = 0) -> float:
     r"""Smoothness :math:`\beta`: the top eigenvalue of :math:`\nabla^2 L(\theta)` (sharpness).
 
     Power iteration with Hessian-vector products (forward-over-reverse), so the
     Hessian is never formed: each iteration costs about two gradient
     evaluations. Power iteration finds the eigenvalue of largest magnitude;
-    for the squared loss near a minimum it is the largest positive one.
+    for the squared loss near a minimum it is the largest positive one. Host-side: one
+    compiled power iteration, returned as a Python float.
 
     Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params: the parameters :math:`\theta` (a pytree).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
       iters: number of power iterations (>= 1).
-      key: random start vector.
+      key: random start vector (a ``jax.random`` key or an int seed).
     """
     params, x, y = check_model_data(apply_fn, params, x, y)
     iters = check_int("iters", iters, minimum=1)
@@ -666,8 +711,11 @@ def smoothness(apply_fn: Callable, params: Any, x: Any, y: Any, *, iters: int = 
     return float(_power_iteration(apply_fn, params, x, y, v0, iters))
 
 
-def step_size_thresholds(beta: float) -> tuple[float, float]:
-    r"""The step sizes :math:`1/\beta` (descent-lemma rate) and :math:`2/\beta` (stability edge)."""
+def step_size_thresholds(beta: ArrayLike) -> tuple[float, float]:
+    r"""The step sizes :math:`1/\beta` (descent-lemma rate) and :math:`2/\beta` (stability edge).
+
+    Host-side: two Python floats.
+    """
     beta = check_real("beta", beta, minimum=0.0, strict_min=True)
     return 1.0 / beta, 2.0 / beta
 
@@ -697,12 +745,14 @@ def _check_steps(steps: Any, n: int) -> np.ndarray:
     return steps
 
 
-def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
-                    start: int = 0, stop: int | None = None) -> RateFit:
+def fit_linear_rate(losses: ArrayLike, *, loss_star: ArrayLike = 0.0,
+                    steps: ArrayLike | None = None, start: int = 0,
+                    stop: int | None = None) -> RateFit:
     r"""Fit a linear (geometric) rate to a loss curve on the window ``[start, stop)``.
 
     The slope of :math:`\log(L_t - L^*)` against :math:`t` gives
-    :math:`\hat q = e^{\text{slope}}`, to compare with :math:`1 - \eta\mu`.
+    :math:`\hat q = e^{\text{slope}}`, to compare with :math:`1 - \eta\mu`. A host-side
+    fit (NumPy float64); its fields are Python numbers.
 
     Args:
       losses: 1-D array of losses (e.g. ``Trajectory.loss``).
@@ -713,6 +763,12 @@ def fit_linear_rate(losses: Any, *, loss_star: float = 0.0, steps: Any = None,
     Raises:
       ValueError: if the window has fewer than 2 points or a suboptimality
         :math:`L_t - L^* \le 0` or non-finite inside it.
+
+    Examples:
+      >>> from lplr_core.diagnostics import fit_linear_rate
+      >>> fit = fit_linear_rate([8.0, 4.0, 2.0, 1.0])      # halves every step
+      >>> round(fit.rate, 3), round(fit.r2, 3)
+      (0.5, 1.0)
     """
     losses = np.asarray(check_array("losses", losses, ndim=1, finite=False), float)
     loss_star = check_real("loss_star", loss_star)
@@ -747,19 +803,24 @@ def _rate_fit(t: np.ndarray, gap: np.ndarray) -> RateFit:
     return RateFit(slope, intercept, float(np.exp(slope)), r2, int(t[0]), int(t[-1]))
 
 
-def pl_bound(loss0: float, step_size: float, mu: float, steps: Any, *,
-             loss_star: float = 0.0, beta: float | None = None) -> np.ndarray:
+def pl_bound(loss0: ArrayLike, step_size: ArrayLike, mu: ArrayLike, steps: ArrayLike | int, *,
+             loss_star: ArrayLike = 0.0, beta: ArrayLike | None = None) -> np.ndarray:
     r"""The linear-rate bound on the suboptimality :math:`L(\theta_t) - L^*`.
 
     :math:`(1 - \eta\mu)^t (L(\theta_0) - L^*)` (book derivation D2, for
     :math:`\eta \le 1/\beta`); with ``beta`` given, the sharper factor
-    :math:`1 - 2\mu\eta(1 - \beta\eta/2)` valid for :math:`\eta < 2/\beta`.
+    :math:`1 - 2\mu\eta(1 - \beta\eta/2)` valid for :math:`\eta < 2/\beta`. Host-side:
+    a NumPy float64 array.
 
     Args:
       loss0: :math:`L(\theta_0)`.
       step_size: :math:`\eta > 0`.
       mu: the PL constant :math:`\mu > 0`.
       steps: an int ``T`` (returns ``t = 0..T``) or an array of step indices.
+      loss_star: :math:`L^* \ge 0`, at most ``loss0``.
+      beta: the smoothness :math:`\beta > 0` for the sharp factor (``None``: the simple one).
+        The factors are :func:`lplr_core.rates.simple_rate_factor` and
+        :func:`~lplr_core.rates.sharp_rate_factor` (their one home).
     Returns:
       The bound on :math:`L_t - L^*` at each step (clipped at 0 if the factor is
       negative, which happens only when :math:`\eta\mu > 1`).
@@ -801,10 +862,9 @@ def kernel_distance(kernel1: ArrayLike, kernel2: ArrayLike) -> jax.Array:
     if k1.shape != k2.shape:
         raise ValueError(f"kernel1 and kernel2 must have the same shape; got {tuple(k1.shape)} "
                          f"and {tuple(k2.shape)}")
-    n1, n2 = jnp.linalg.norm(k1), jnp.linalg.norm(k2)
-    if is_concrete((n1, n2)) and (float(n1) == 0 or float(n2) == 0):
+    if _violated(lambda a, b: jnp.any(a != 0) & jnp.any(b != 0), k1, k2):
         raise ValueError("kernel1 and kernel2 must be non-zero")
-    return 1.0 - jnp.sum(k1 * k2) / (n1 * n2)
+    return 1.0 - jnp.sum(k1 * k2) / (jnp.linalg.norm(k1) * jnp.linalg.norm(k2))
 
 
 def kernel_target_alignment(kernel: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -818,10 +878,9 @@ def kernel_target_alignment(kernel: ArrayLike, y: ArrayLike) -> jax.Array:
     """
     kernel = check_kernel("kernel", kernel)
     y = check_targets("y", y, kernel.shape[0])
-    ny, nk = y @ y, jnp.linalg.norm(kernel)
-    if is_concrete((ny, nk)) and (float(ny) == 0 or float(nk) == 0):
+    if _violated(lambda k, v: jnp.any(k != 0) & jnp.any(v != 0), kernel, y):
         raise ValueError("kernel and y must be non-zero")
-    return y @ kernel @ y / (nk * ny)
+    return y @ kernel @ y / (jnp.linalg.norm(kernel) * (y @ y))
 
 
 # ------------------------------------------------- adversarial search for lambda_min in a ball
@@ -848,9 +907,10 @@ _lambda_min_at = jax.jit(_lambda_min_at_impl, static_argnums=(0, 1))
 _lambda_min_at_grad = jax.jit(jax.grad(_lambda_min_at_impl, argnums=2), static_argnums=(0, 1))
 
 
-def min_lambda_min_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: float, *,
+def min_lambda_min_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, radius: float, *,
                            n_directions: int = 8, steps: int = 0, lr: float = 0.1,
-                           key: Any = 0, method: str = "auto") -> BallEigenEstimate:
+                           key: ArrayLike | int = 0,
+                           method: NTKMethod = "auto") -> BallEigenEstimate:
     r"""Adversarial search for :math:`\min_{\|\theta - \theta_0\| \le r} \lambda_{\min}(\Theta(\theta))`.
 
     The quantity that the book's derivation D1 bounds from below: on the ball,
@@ -873,7 +933,8 @@ def min_lambda_min_in_ball(apply_fn: Callable, params0: Any, x: Any, radius: flo
     much of Weyl's worst case a search can realize.
 
     Cost: ``2 * n_directions + 2 * steps`` kernel evaluations (each descent
-    step differentiates through the kernel and its eigendecomposition).
+    step differentiates through the kernel and its eigendecomposition). A host-side
+    search (a Python loop over compiled kernels).
 
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
@@ -948,12 +1009,12 @@ class PowerLawFit(NamedTuple):
     n: int            # number of points fitted
 
 
-def fit_power_law(x: Any, y: Any) -> PowerLawFit:
+def fit_power_law(x: ArrayLike, y: ArrayLike) -> PowerLawFit:
     r"""Fit :math:`y = a\,x^k` by least squares on :math:`(\log x, \log y)`.
 
     The slope of a log-log plot, as a number: e.g. how :math:`\hat L_\Theta`
     scales with the width :math:`m`, or an estimate with the radius :math:`r`.
-    With two points it is the exact exponent through them.
+    With two points it is the exact exponent through them. A host-side fit (NumPy).
 
     Args:
       x: 1-D array of positive, finite abscissae, not all equal.
@@ -996,7 +1057,8 @@ class LinearOnset(NamedTuple):
     decades: float   # how far the fitted line falls on the window, in decades
 
 
-def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
+def linear_onset(losses: ArrayLike, *, steps: ArrayLike | None = None,
+                 loss_star: ArrayLike = 0.0,
                  min_r2: float = 0.99, min_decades: float = 1.0,
                  stop: int | None = None) -> LinearOnset | None:
     r"""The start :math:`t_0` of the linear phase of a loss curve, by a stated rule.
@@ -1020,7 +1082,7 @@ def linear_onset(losses: Any, *, steps: Any = None, loss_star: float = 0.0,
     :math:`[457, 1000]` passes with the defaults); a :math:`t^{-1}` or
     :math:`t^{-2}` curve on :math:`[1, 1000]` does not.
 
-    The search is :math:`O(n)`: running sums give every window's fit at once;
+    The search is :math:`O(n)` and host-side (NumPy): running sums give every window's fit at once;
     the returned ``fit`` is recomputed on the chosen window as
     :func:`~lplr_core.diagnostics.fit_linear_rate` would.
 

@@ -725,3 +725,17 @@ def test_validation_errors_name_the_argument(mlp_problem, call, exc, name):
     with pytest.raises(exc) as info:
         call(model.apply, params, x, y)
     assert name in str(info.value), str(info.value)
+
+
+def test_linear_onset_with_steps_and_an_early_stop():
+    # records every 2 steps, the curve halves per record, then flattens at round-off;
+    # stop= ends the window before the flat tail (this raised a ValueError before: the
+    # steps of the window were passed with the full loss curve)
+    steps = np.arange(0, 40, 2)
+    losses = np.where(steps < 30, 10.0 * 0.5 ** (steps / 2), 10.0 * 0.5 ** 15)
+    onset = lc.diagnostics.linear_onset(losses, steps=steps, stop=15)
+    assert onset is not None and onset.index == 0 and onset.step == 0
+    assert onset.fit.rate == pytest.approx(math.sqrt(0.5), rel=1e-12)
+    assert (onset.fit.start, onset.fit.stop) == (0, 28)
+    ref = lc.diagnostics.fit_linear_rate(losses[:15], steps=steps[:15])
+    assert onset.fit == ref
