@@ -40,9 +40,10 @@ Each run then gets four labels (:func:`label_run`), defined in this book:
   L^*)`), and a straight line fits :math:`\log(L_t - L^*)` on the window of
   the last ``1 - fit_start`` of the records with slope :math:`< 0` and
   :math:`R^2 \ge` ``r2_min`` (:func:`~lplr_core.diagnostics.fit_linear_rate`).
-  Records at which :math:`L_t - L^*` has fallen to round-off (below
-  :math:`10^{-12}(L_0 - L^*)`) are dropped from the window; a run that reaches
-  round-off before the window has three records counts as linear.
+  The window ends at the first record at the package's round-off floor
+  (:math:`L_t - L^* \le 10^4\,\epsilon_{\rm mach}(L_0 - L^*)`, see
+  :mod:`lplr_core.summary`); a run that reaches round-off before the window
+  has three records counts as linear.
 
 The labels are not exclusive: a run with :math:`\hat\mu > 0` is usually also
 contained and linear, and a run can converge linearly with :math:`\hat\mu < 0`
@@ -72,9 +73,10 @@ from lplr_core._validation import (
     check_targets,
     describe,
 )
-from lplr_core.diagnostics import fit_linear_rate, smoothness, tree_norm
+from lplr_core.diagnostics import smoothness, tree_norm
 from lplr_core.models import ACTIVATIONS, MLP, PARAMETERIZATIONS
 from lplr_core.ntk import NTK_METHODS
+from lplr_core.summary import summarize_run
 from lplr_core.training import Trajectory, gradient_descent_sweep, stack_params
 
 __all__ = ["REGIMES", "RunLabels", "label_run", "CenteredModel", "centered_params",
@@ -82,10 +84,6 @@ __all__ = ["REGIMES", "RunLabels", "label_run", "CenteredModel", "centered_param
 
 #: The four regime labels, in the order used by :class:`PhaseDiagram`.
 REGIMES = ("mu_hat_positive", "contained", "linear", "diverged")
-
-# Suboptimality below this fraction of L_0 - L* is treated as round-off.
-_ROUND_OFF = 1e-12
-
 
 # ------------------------------------------------------------------ labels of one run
 
@@ -96,7 +94,7 @@ class RunLabels(NamedTuple):
     linear: bool
     diverged: bool
     lambda0: float         # lambda_min(Theta(theta_0))
-    lipschitz: float       # path estimate L_Theta_hat (NaN if fewer than two usable NTK records)
+    lipschitz: float       # path estimate L_Theta_hat (NaN if fewer than two usable NTK records; 0 if the kernel never moved)
     max_drift: float       # r = max_t ||theta_t - theta_0|| over the records before divergence
     mu_hat: float          # lambda0 - lipschitz * max_drift (NaN if lipschitz is NaN)
     radius_hat: float      # estimated radius lambda0 / lipschitz (inf if lipschitz == 0, 0 if lambda0 <= 0)
@@ -152,37 +150,24 @@ def label_run(trajectory: Trajectory, *, radius: float, r2_min: float = 0.9,
                          "compute the certificate")
     star = trajectory.config.get("loss_star", 0.0) if loss_star is None else loss_star
     star = check_real("loss_star", star)
-    lambda0 = float(trajectory.lambda_min[0]) if trajectory.lambda_min.size else math.nan
-    drift = np.asarray(trajectory.drift, float)
-    max_drift = float(np.max(drift)) if drift.size else 0.0
-
-    try:
-        lipschitz = trajectory.lipschitz_estimate()
-    except ValueError:  # fewer than two NTK records, or no positive drift at them
-        lipschitz = math.nan
-    if math.isnan(lipschitz):
-        mu_hat, cert_radius = math.nan, math.nan
-    else:
-        mu_hat = lambda0 - lipschitz * max_drift
-        cert_radius = (0.0 if lambda0 <= 0 else
-                       math.inf if lipschitz == 0 else lambda0 / lipschitz)
+    n_rec = trajectory.loss.size
+    start = int(math.floor(fit_start * (n_rec - 1))) if n_rec else 0
+    summary = summarize_run(trajectory, loss_star=star,
+                            stable_from=int(trajectory.steps[start]) if n_rec else 0)
+    lambda0, lipschitz = summary.lambda0, summary.lipschitz_hat
+    max_drift = summary.max_drift if trajectory.drift.size else 0.0
+    mu_hat, cert_radius = summary.mu_hat, summary.radius_hat
     rate, r2, loss_ratio, linear = math.nan, math.nan, math.nan, False
-    gap = np.asarray(trajectory.loss, float) - star
-    gap0 = float(gap[0]) if gap.size else math.nan
+    gap0 = summary.loss0 - star
     if not diverged and gap0 > 0:
-        loss_ratio = float(gap[-1] / gap0)
+        loss_ratio = float((summary.loss_final - star) / gap0)
         diverged = loss_ratio > 1.0  # ended above its start: growing, not converging
     if not diverged and gap0 > 0:
-        n_rec = gap.size
-        start = int(math.floor(fit_start * (n_rec - 1)))
-        tiny = np.nonzero(gap <= _ROUND_OFF * gap0)[0]
-        stop = int(tiny[0]) if tiny.size else n_rec
-        if stop - start >= 3:
-            fit = fit_linear_rate(gap + star, loss_star=star, steps=trajectory.steps,
-                                  start=start, stop=stop)
+        fit = summary.rate_fit
+        if fit is not None:
             rate, r2 = fit.rate, fit.r2
             linear = loss_ratio <= loss_drop and fit.slope < 0 and fit.r2 >= r2_min
-        elif tiny.size:
+        elif summary.round_off_at is not None:
             linear = True  # reached round-off before the window held three records
     mu_hat_positive = (not diverged) and bool(mu_hat > 0)
     contained = (not diverged) and max_drift <= radius
