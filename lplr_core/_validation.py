@@ -38,6 +38,8 @@ __all__ = [
     "check_model_data",
     "check_same_structure",
     "check_kernel",
+    "check_step_grid",
+    "check_loss_pair",
     "is_concrete",
     "MAX_SEED",
 ]
@@ -433,3 +435,23 @@ def check_kernel(name: str, kernel: Any, *, finite: bool = True) -> jax.Array:
         raise ValueError(f"{name} must be a square (n, n) kernel matrix; got shape "
                          f"{tuple(kernel.shape)}")
     return kernel
+
+
+def check_step_grid(name: str, steps: Any) -> np.ndarray:
+    """Steps at which to evaluate a bound: an int ``T`` (``0, 1, ..., T``) or a 1-D array of
+    step indices ``>= 0``. Returns them as a float64 NumPy array (host-side bounds)."""
+    if np.ndim(steps) == 0:
+        return np.arange(check_int(name, steps, minimum=0) + 1, dtype=float)
+    t = np.asarray(check_array(name, steps, ndim=1), float)
+    if (t < 0).any():
+        raise ValueError(f"{name} must be >= 0; got min {t.min()}")
+    return t
+
+
+def check_loss_pair(loss0: Any, loss_star: Any) -> tuple[float, float]:
+    """``loss0`` and ``loss_star`` for a bound on the squared loss: ``0 <= loss_star <= loss0``."""
+    loss0 = check_real("loss0", loss0)
+    loss_star = check_real("loss_star", loss_star, minimum=0.0)
+    if loss0 < loss_star:
+        raise ValueError(f"loss0 must be >= loss_star={loss_star}; got {loss0}")
+    return loss0, loss_star

@@ -59,11 +59,13 @@ from lplr_core._validation import (
     check_int,
     check_kernel,
     check_key,
+    check_loss_pair,
     check_model_data,
     check_params,
     check_real,
     check_real_values,
     check_same_structure,
+    check_step_grid,
     check_targets,
     describe,
     is_concrete,
@@ -125,14 +127,6 @@ def tree_norm(tree: PyTree) -> jax.Array:
     The same as :func:`lplr_core.tree_math.norm` (kept under this name for its users).
     """
     return tm.norm(tree)
-
-
-# Compatibility aliases for modules not yet switched to the public homes
-# (lplr_core._validation.check_model_data / check_same_structure, lplr_core.losses).
-_check_model_data = check_model_data
-_check_same_structure = check_same_structure
-_loss_fn = _losses.loss
-_PL_GAP_ULPS = PL_GAP_ULPS
 
 
 def _concrete_nan(value: jax.Array) -> bool:
@@ -825,18 +819,10 @@ def pl_bound(loss0: ArrayLike, step_size: ArrayLike, mu: ArrayLike, steps: Array
       The bound on :math:`L_t - L^*` at each step (clipped at 0 if the factor is
       negative, which happens only when :math:`\eta\mu > 1`).
     """
-    loss0 = check_real("loss0", loss0)
-    loss_star = check_real("loss_star", loss_star, minimum=0.0)
-    if loss0 < loss_star:
-        raise ValueError(f"loss0 must be >= loss_star={loss_star}; got {loss0}")
+    loss0, loss_star = check_loss_pair(loss0, loss_star)
     step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
     mu = check_real("mu", mu, minimum=0.0, strict_min=True)
-    if np.ndim(steps) == 0:
-        t = np.arange(check_int("steps", steps, minimum=0) + 1, dtype=float)
-    else:
-        t = np.asarray(check_array("steps", steps, ndim=1), float)
-        if (t < 0).any():
-            raise ValueError("steps must be >= 0")
+    t = check_step_grid("steps", steps)
     if beta is None:
         factor = simple_rate_factor(step_size, mu)
     else:
