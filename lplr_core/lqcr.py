@@ -37,7 +37,9 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 
+from lplr_core import tree_math
 from lplr_core._validation import (
     check_array,
     check_int,
@@ -45,14 +47,16 @@ from lplr_core._validation import (
     check_params,
     check_real,
     check_same_structure,
+    is_concrete,
 )
-from lplr_core import tree_math
 from lplr_core.engine import gd_step
-from lplr_core.losses import loss_and_grad
+from lplr_core.losses import loss, loss_and_grad
 from lplr_core.rates import descent_factor
+from lplr_core.tree_math import PyTree
 
 __all__ = [
     "quasi_convexity_ratio",
+    "quasi_convexity_ratio_kernel",
     "QuasiConvexityPath",
     "quasi_convexity_path",
     "sublinear_bound",
@@ -89,8 +93,27 @@ def _check_stars(params, params_star):
     return stacked, several
 
 
-def quasi_convexity_ratio(apply_fn: Callable, params: Any, x: Any, y: Any, params_star: Any, *,
-                          loss_star: float = 0.0) -> float:
+def quasi_convexity_ratio_kernel(apply_fn: Callable, params: PyTree, x: ArrayLike,
+                                 y: ArrayLike, params_star: PyTree,
+                                 loss_star: ArrayLike = 0.0) -> jax.Array:
+    r"""The pure kernel of :func:`quasi_convexity_ratio`: no validation, ``NaN`` where
+    :math:`L(\theta) \le L^*`; safe under ``jit``, ``vmap`` and ``grad``.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params: :math:`\theta`.
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      params_star: :math:`\theta^*` (same pytree structure).
+      loss_star: :math:`L^*`.
+    """
+    value, inner = _ratio_values(apply_fn, params, x, y, params_star)
+    gap = value - loss_star
+    return jnp.where(gap > 0, inner / jnp.where(gap > 0, gap, 1.0), jnp.nan)
+
+
+def quasi_convexity_ratio(apply_fn: Callable, params: PyTree, x: ArrayLike, y: ArrayLike,
+                          params_star: PyTree, *, loss_star: ArrayLike = 0.0) -> jax.Array:
     r"""The empirical quasi-convexity ratio at :math:`\theta`.
 
     .. math:: q(\theta) = \frac{\langle \nabla L(\theta), \theta - \theta^* \rangle}
@@ -101,6 +124,10 @@ def quasi_convexity_ratio(apply_fn: Callable, params: Any, x: Any, y: Any, param
     convex loss with :math:`L^* = L(\theta^*)`, :math:`q \ge 1`; for a quadratic
     :math:`\tfrac12(\theta-\theta^*)^\top A (\theta-\theta^*)`, :math:`q = 2`.
 
+    Works eagerly and under ``jax.jit``, ``jax.vmap`` and ``jax.grad``: the inputs'
+    types, shapes and structures are checked always, their values only when concrete;
+    under a transformation an undefined ratio is ``NaN`` instead of an error.
+
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
       params: the parameters :math:`\theta` (a pytree).
@@ -110,20 +137,30 @@ def quasi_convexity_ratio(apply_fn: Callable, params: Any, x: Any, y: Any, param
       loss_star: the reference value :math:`L^* \ge 0`.
 
     Returns:
-      :math:`q(\theta)` as a float.
+      :math:`q(\theta)`, a 0-d ``jax.Array``.
 
     Raises:
-      ValueError: an argument is invalid, or :math:`L(\theta) \le L^*` (the ratio
-        is undefined there).
+      ValueError: an argument is invalid, or (for concrete inputs) :math:`L(\theta) \le L^*`
+        (the ratio is undefined there).
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.lqcr import quasi_convexity_ratio
+      >>> apply_fn = lambda w, x: x @ w             # a linear model: L is a quadratic
+      >>> x, y = jnp.eye(2), jnp.zeros(2)
+      >>> q = quasi_convexity_ratio(apply_fn, jnp.array([1.0, 2.0]), x, y, jnp.zeros(2))
+      >>> round(float(q), 6)
+      2.0
     """
     params, x, y = check_model_data(apply_fn, params, x, y)
     params_star = _check_star(params, params_star)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
-    value, inner = (float(v) for v in _ratio_values(apply_fn, params, x, y, params_star))
-    if not value - loss_star > 0:
+    ratio = quasi_convexity_ratio_kernel(apply_fn, params, x, y, params_star, loss_star)
+    if is_concrete(ratio) and bool(jnp.isnan(ratio)):
+        value = float(loss(apply_fn, params, x, y))
         raise ValueError(f"loss_star must be below the current loss L(theta) = {value:.6g} for "
                          f"the quasi-convexity ratio to be defined; got loss_star={loss_star}")
-    return inner / (value - loss_star)
+    return ratio
 
 
 class QuasiConvexityPath(NamedTuple):
@@ -299,12 +336,18 @@ def sublinear_bound(loss0: float, step_size: float, c: float, distance0: float, 
     return (distance0 ** 2 + slack * (loss0 - loss_star)) / (2.0 * step_size * c * t + slack)
 
 
-def descent_ratio(losses: Any, grad_norm_sq: Any, step_size: float) -> np.ndarray:
+def descent_ratio(losses: ArrayLike, grad_norm_sq: ArrayLike, step_size: ArrayLike) -> Any:
     r"""Measured sufficient decrease :math:`a_t = (L_t - L_{t+1}) / (\eta \|\nabla L_t\|^2)`.
 
     For a :math:`\beta`-smooth loss the descent lemma guarantees
     :math:`a_t \ge 1 - \beta\eta/2`; both the sublinear and the linear bound use
     only :math:`\min_t a_t`. ``NaN`` where :math:`\|\nabla L_t\|^2 = 0`.
+
+    Array-generic, as :func:`lplr_core.losses.pl_ratio_from_values`: JAX inputs (or
+    tracers) give a ``jax.Array`` (safe under ``jit``, ``vmap`` and ``grad``); NumPy or
+    Python inputs give a float64 NumPy array, so that the differences :math:`L_t - L_{t+1}`
+    keep double precision when JAX runs in 32 bits. Shapes and types are checked always,
+    ``step_size > 0`` only when concrete.
 
     Args:
       losses: :math:`L_0, \dots, L_T` at consecutive iterates (every step).
@@ -313,9 +356,22 @@ def descent_ratio(losses: Any, grad_norm_sq: Any, step_size: float) -> np.ndarra
 
     Returns:
       An array of length :math:`T`.
+
+    Examples:
+      >>> import numpy as np
+      >>> from lplr_core.lqcr import descent_ratio
+      >>> descent_ratio(np.array([4.0, 3.0, 2.5]), np.array([10.0, 5.0, 1.0]), 0.1).tolist()
+      [1.0, 1.0]
     """
-    losses = np.asarray(check_array("losses", losses, ndim=1), float)
-    gsq = np.asarray(check_array("grad_norm_sq", grad_norm_sq, ndim=1), float)
+    use_jax = any(isinstance(v, jax.Array) for v in (losses, grad_norm_sq, step_size))
+    if use_jax:
+        losses = check_array("losses", losses, ndim=1)
+        gsq = check_array("grad_norm_sq", grad_norm_sq, ndim=1)
+        xp = jnp
+    else:
+        losses = np.asarray(check_array("losses", losses, ndim=1), float)
+        gsq = np.asarray(check_array("grad_norm_sq", grad_norm_sq, ndim=1), float)
+        xp = np
     if losses.shape != gsq.shape:
         raise ValueError(f"losses and grad_norm_sq must have the same length; got "
                          f"{losses.shape[0]} and {gsq.shape[0]}")
@@ -324,8 +380,8 @@ def descent_ratio(losses: Any, grad_norm_sq: Any, step_size: float) -> np.ndarra
     step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
     denom = step_size * gsq[:-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denom > 0, (losses[:-1] - losses[1:]) / np.where(denom > 0, denom, 1.0),
-                        np.nan)
+        return xp.where(denom > 0, (losses[:-1] - losses[1:]) / xp.where(denom > 0, denom, 1.0),
+                        xp.nan)
 
 
 def quartic_gd_bounds(theta0: float, step_size: float, steps: Any) -> tuple[np.ndarray, np.ndarray]:

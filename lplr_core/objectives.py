@@ -25,9 +25,9 @@ This module holds
   vector, compiled as one ``lax.scan``, that reports divergence instead of
   failing;
 * :func:`pl_constant_on_grid`, the smallest PL ratio over a set of points;
-* :func:`rate_factor` (the factor :math:`q(\eta)` above, from :mod:`lplr_core.rates`), :func:`step_contractions`
-  (the measured per-step factors) and :func:`quadratic_asymptotic_rate` (what
-  gradient descent actually does on a quadratic).
+* :func:`rate_factor` (the factor :math:`q(\eta)` above, from :mod:`lplr_core.rates`),
+  :func:`step_contractions` (the measured per-step factors) and
+  :func:`quadratic_asymptotic_rate` (what gradient descent actually does on a quadratic).
 
 PL ratios are computed with :func:`lplr_core.diagnostics.pl_ratio_from_values`
 and rates fitted with :func:`lplr_core.diagnostics.fit_linear_rate`; this module

@@ -1,4 +1,6 @@
-r"""The per-step factors of the PL linear rate: the one home of :math:`1 - 2\mu\eta(1 - \beta\eta/2)`.
+r"""The per-step factors of the PL linear rate, in one place.
+
+This module is the one home of :math:`q = 1 - 2\mu\eta(1 - \beta\eta/2)`.
 
 From the descent lemma and the PL inequality (the book's derivation D2, after Polyak 1963 and
 Karimi, Nutini & Schmidt 2016), gradient descent with step :math:`\eta` on a
@@ -26,14 +28,13 @@ Examples:
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Literal
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
+
+from lplr_core._validation import check_choice, check_real
 
 __all__ = ["RATE_FORMS", "descent_factor", "sharp_rate_factor", "simple_rate_factor",
            "rate_factor"]
@@ -44,7 +45,9 @@ RateForm = Literal["sharp", "simple"]
 
 
 def descent_factor(step_size, beta):
-    r"""The descent lemma's factor :math:`c(\eta) = 1 - \beta\eta/2` (positive iff :math:`\eta < 2/\beta`).
+    r"""The descent lemma's factor :math:`c(\eta) = 1 - \beta\eta/2`.
+
+    Positive iff :math:`\eta < 2/\beta`.
 
     A pure kernel (no validation): floats in, float out; arrays in, array out.
     """
@@ -52,7 +55,7 @@ def descent_factor(step_size, beta):
 
 
 def sharp_rate_factor(step_size, mu, beta):
-    r"""The sharp PL factor :math:`1 - 2\mu\eta\,(1 - \beta\eta/2)` (a pure kernel, no validation)."""
+    r"""The sharp PL factor :math:`1 - 2\mu\eta\,(1 - \beta\eta/2)` (a pure kernel)."""
     return 1.0 - 2.0 * mu * step_size * descent_factor(step_size, beta)
 
 
@@ -61,38 +64,9 @@ def simple_rate_factor(step_size, mu):
     return 1.0 - step_size * mu
 
 
-def _is_concrete(value) -> bool:
-    return not isinstance(value, jax.core.Tracer)
-
-
-def _check_scalar(name: str, value) -> None:
-    """Static check (works on tracers): a real scalar, not a bool."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a real number; got {value!r} (type bool)")
-    if isinstance(value, numbers.Real):
-        return
-    if isinstance(value, (np.ndarray, np.generic, jax.Array)) and np.shape(value) == () and (
-            jnp.issubdtype(value.dtype, jnp.floating) or jnp.issubdtype(value.dtype, jnp.integer)):
-        return
-    shape = getattr(value, "shape", None)
-    what = (f"array of shape {tuple(shape)} and dtype {value.dtype}" if shape is not None
-            else f"{value!r} (type {type(value).__name__})")
-    raise TypeError(f"{name} must be a real scalar (a float or a 0-d array); got {what}")
-
-
-def _positive(name: str, value) -> float | None:
-    """The value as a float when concrete (checked finite and > 0), else ``None``."""
-    if not _is_concrete(value):
-        return None
-    v = float(value)
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite real number > 0; got {v}")
-    return v
-
-
 def rate_factor(step_size: ArrayLike, mu: ArrayLike, beta: ArrayLike | None = None, *,
                 form: RateForm = "sharp") -> jax.Array:
-    r"""The per-step factor :math:`q` of the PL linear rate, :math:`f_{t+1} - f^* \le q\,(f_t - f^*)`.
+    r"""The per-step factor :math:`q` of the PL rate, :math:`f_{t+1} - f^* \le q\,(f_t - f^*)`.
 
     * ``form="sharp"``: :math:`q = 1 - 2\mu\eta(1 - \beta\eta/2)`, valid for
       :math:`0 < \eta < 2/\beta`; smallest at :math:`\eta = 1/\beta`, where
@@ -130,19 +104,20 @@ def rate_factor(step_size: ArrayLike, mu: ArrayLike, beta: ArrayLike | None = No
       >>> round(float(rate_factor(0.1, 1.0, 4.0, form="simple")), 4)
       0.9
     """
-    if not isinstance(form, str) or form not in RATE_FORMS:
-        raise ValueError(f"form must be one of {RATE_FORMS}; got {form!r}")
-    _check_scalar("step_size", step_size)
-    _check_scalar("mu", mu)
+    form = check_choice("form", form, RATE_FORMS)
+    # types always; values (returned as floats) only when concrete (a tracer comes back as is)
+    eta = check_real("step_size", step_size, minimum=0.0, strict_min=True)
+    m = check_real("mu", mu, minimum=0.0, strict_min=True)
     if beta is None:
         if form == "sharp":
             raise ValueError("beta must be given (a real number > 0) for form='sharp'; got None")
+        b = None
     else:
-        _check_scalar("beta", beta)
-    eta = _positive("step_size", step_size)
-    b = None if beta is None else _positive("beta", beta)
-    m = _positive("mu", mu)
-    if b is not None and m is not None and m > b * (1 + 1e-12):
+        b = check_real("beta", beta, minimum=0.0, strict_min=True)
+    concrete = all(isinstance(v, float) for v in (eta, m) + (() if b is None else (b,)))
+    if not concrete:
+        eta = b = m = None
+    if b is not None and m > b * (1 + 1e-12):
         raise ValueError(f"mu must be <= beta = {b:.6g} (a beta-smooth function cannot be PL "
                          f"with a larger constant); got mu={m}")
     if form == "simple":

@@ -10,6 +10,7 @@ are theorems.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -25,8 +26,10 @@ from lplr_core.lqcr import (
     quartic_gd_bounds,
     quasi_convexity_path,
     quasi_convexity_ratio,
+    quasi_convexity_ratio_kernel,
     sublinear_bound,
 )
+from jax_variants import assert_is_jax_array, assert_vmap_matches, variant, with_variants
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -159,8 +162,9 @@ def test_path_matches_a_plain_loop(mlp_problem):
         theta = iterates[t]
         assert path.loss[t] == pytest.approx(float(my_loss(mlp.apply, theta, x, y)), rel=1e-10)
         assert path.ratio[t] == pytest.approx(
-            quasi_convexity_ratio(mlp.apply, theta, x, y, star), rel=1e-8)
-        assert path.pl_ratio[t] == pytest.approx(lc.pl_ratio(mlp.apply, theta, x, y), rel=1e-8)
+            float(quasi_convexity_ratio(mlp.apply, theta, x, y, star)), rel=1e-8)
+        assert path.pl_ratio[t] == pytest.approx(
+            float(lc.pl_ratio(mlp.apply, theta, x, y)), rel=1e-8)
         assert path.distance[t] == pytest.approx(
             np.linalg.norm(flat(theta) - flat(star)), rel=1e-10)
         assert path.drift[t] == pytest.approx(
@@ -356,3 +360,64 @@ def test_path_names_params_star_for_python_number_leaves():
     x, y = jnp.ones((5, 3)), jnp.ones(5)
     with pytest.raises(TypeError, match="params_star"):
         quasi_convexity_path(mlp.apply, params0, x, y, {"w": 1.0}, step_size=0.1, steps=3)
+
+
+# ------------------------------------------------------------------- JAX-native (jit, vmap, grad)
+
+@with_variants
+def test_quasi_convexity_ratio_is_jax_native(variant_name, quadratic_problem):
+    """A quadratic has q = 2 exactly, eagerly and under jit; the result is a 0-d jax.Array."""
+    x, y, star = quadratic_problem
+    fn = variant(lambda p: quasi_convexity_ratio(linear_apply, p, x, y, star), variant_name)
+    got = fn({"w": star["w"] + jnp.asarray([0.3, -0.2, 0.1])})
+    assert_is_jax_array(got)
+    assert got.shape == () and float(got) == pytest.approx(2.0, rel=1e-12)
+
+
+def test_quasi_convexity_ratio_under_vmap_and_grad(mlp_problem):
+    mlp, params0, star, x, y = mlp_problem
+    ratio = functools.partial(quasi_convexity_ratio_kernel, mlp.apply)
+    batch = jax.tree_util.tree_map(lambda a, b: jnp.stack([a, b, 0.5 * (a + b)]), params0, star)
+    assert_vmap_matches(lambda p: quasi_convexity_ratio(mlp.apply, p, x, y, params0),
+                        (batch,), 0, rtol=1e-12)
+    # grad against central finite differences of our own ratio, along a random direction
+    direction = jax.tree_util.tree_map(lambda a: jnp.cos(3.0 * a), params0)
+
+    def mine(t):
+        p = jax.tree_util.tree_map(lambda a, d: a + t * d, params0, direction)
+        value, grads = jax.value_and_grad(lambda q: my_loss(mlp.apply, q, x, y))(p)
+        inner = np.dot(flat(grads), flat(p) - flat(star))
+        return inner / float(value)
+
+    slope = jax.grad(lambda t: quasi_convexity_ratio(
+        mlp.apply, jax.tree_util.tree_map(lambda a, d: a + t * d, params0, direction),
+        x, y, star))(0.0)
+    h = 1e-5
+    assert float(slope) == pytest.approx((mine(h) - mine(-h)) / (2 * h), rel=1e-5)
+    # under jit an undefined ratio is NaN, not an error; eagerly it is an error
+    traced = jax.jit(lambda s: ratio(params0, x, y, star, s))(jnp.asarray(1e6))
+    assert np.isnan(float(traced))
+    with pytest.raises(ValueError, match="loss_star must be below"):
+        quasi_convexity_ratio(mlp.apply, params0, x, y, star, loss_star=jnp.asarray(1e6))
+
+
+@with_variants
+def test_descent_ratio_is_jax_native(variant_name):
+    lam, eta = 3.0, 0.2
+    theta = 1.5 * (1 - eta * lam) ** np.arange(6)
+    losses, gsq = 0.5 * lam * theta ** 2, (lam * theta) ** 2
+    fn = variant(lambda l, g: descent_ratio(l, g, eta), variant_name)
+    got = fn(jnp.asarray(losses), jnp.asarray(gsq))
+    assert_is_jax_array(got)
+    np.testing.assert_allclose(np.asarray(got), 1 - eta * lam / 2, rtol=1e-12)
+    # host inputs keep float64 NumPy (differences of nearby losses keep their digits)
+    host = descent_ratio(losses, gsq, eta)
+    assert isinstance(host, np.ndarray) and host.dtype == np.float64
+    # vmap over a batch of runs, and grad through the ratio
+    assert_vmap_matches(lambda l: descent_ratio(l, jnp.asarray(gsq), eta),
+                        (jnp.stack([jnp.asarray(losses), 2 * jnp.asarray(losses)]),), 0)
+    d = jax.grad(lambda l: jnp.sum(descent_ratio(l, jnp.asarray(gsq), eta)))(jnp.asarray(losses))
+    want = np.zeros(6)
+    want[:-1] += 1 / (eta * gsq[:-1])
+    want[1:] -= 1 / (eta * gsq[:-1])
+    np.testing.assert_allclose(np.asarray(d), want, rtol=1e-12)

@@ -691,7 +691,8 @@ def _rewrite_npz(path, change):
     ("npz_extra_leaf", r"npz_extra_leaf\.json: .*holds 3 parameter arrays but params_tree uses 2"),
     ("npz_short_loss", r"npz_short_loss\.npz: array 'loss' has 4 entries but 'steps' has 5"),
     ("npz_2d_drift", r"npz_2d_drift\.npz: array 'drift' must be 1-D"),
-    ("npz_leaf_shape", r"npz_leaf_shape\.npz: array 'params_0' has shape \(17,\); .*records \(3,\)"),
+    ("npz_leaf_shape",
+     r"npz_leaf_shape\.npz: array 'params_0' has shape \(17,\); .*records \(3,\)"),
     ("npz_leaf_dtype", r"npz_leaf_dtype\.npz: array 'params_0' has dtype int32"),
 ])
 def test_load_damaged_files_give_a_clear_value_error(linear_run, tmp_path, damage, message):
