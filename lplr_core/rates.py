@@ -55,7 +55,13 @@ def descent_factor(step_size, beta):
 
 
 def sharp_rate_factor(step_size, mu, beta):
-    r"""The sharp PL factor :math:`1 - 2\mu\eta\,(1 - \beta\eta/2)` (a pure kernel)."""
+    r"""The sharp PL factor :math:`1 - 2\mu\eta\,(1 - \beta\eta/2)` (a pure kernel).
+
+    Args:
+      step_size: :math:`\eta`.
+      mu: the PL constant :math:`\mu`.
+      beta: the smoothness constant :math:`\beta`.
+    """
     return 1.0 - 2.0 * mu * step_size * descent_factor(step_size, beta)
 
 

@@ -110,6 +110,20 @@ class Trajectory:
     when the run was not flagged); records stop before ``diverged_at``.
     ``params`` are the final parameters (after a flag, :math:`\theta_{t-1}`
     for ``t = diverged_at``); ``config`` holds the run's settings.
+
+    Examples:
+      >>> import tempfile, pathlib
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.training import Trajectory, gradient_descent
+      >>> params = {"w": jnp.zeros(2)}
+      >>> run = gradient_descent(lambda p, x: x @ p["w"], params, jnp.eye(2), jnp.ones(2),
+      ...                        step_size=0.5, steps=3)
+      >>> len(run.loss), run.diverged, round(float(run.suboptimality()[-1]), 4)
+      (4, False, 0.0156)
+      >>> with tempfile.TemporaryDirectory() as folder:
+      ...     back = Trajectory.load(run.save(pathlib.Path(folder) / "run.npz"))
+      >>> sorted(back.params), bool((back.loss == run.loss).all())
+      (['w'], True)
     """
 
     loss: np.ndarray
@@ -156,7 +170,13 @@ class Trajectory:
 
     def fit_rate(self, start: int = 0, stop: int | None = None, *,
                  loss_star: float | None = None):
-        """Fitted linear rate on records ``[start, stop)`` (see :func:`~lplr_core.diagnostics.fit_linear_rate`)."""
+        """Fitted linear rate on records ``[start, stop)`` (see :func:`~lplr_core.diagnostics.fit_linear_rate`).
+
+        Args:
+          start: first record of the fit.
+          stop: one past the last record (``None``: to the end).
+          loss_star: :math:`L^*` (``None``: the run's).
+        """
         star = self.config.get("loss_star", 0.0) if loss_star is None else loss_star
         return fit_linear_rate(self.loss, loss_star=star, steps=self.steps, start=start,
                                stop=stop)
@@ -721,8 +741,9 @@ def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_si
     Args:
       apply_fn: ``apply_fn(params, x) -> (n,)``.
       params: initial parameters :math:`\theta_0` (a pytree).
-      x: inputs ``(n, ...)``; y: targets ``(n,)``.
-      step_size: :math:`\eta > 0`.
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      step_size: :math:`\eta > 0` (a float or a 0-d array).
       steps: number of steps :math:`T \ge 0`.
       record_every: record every this many steps (records at ``0, k, 2k, ...``
         and at ``T``).
@@ -740,6 +761,17 @@ def gradient_descent(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_si
       ratio (where defined) or NTK record is not finite, or whose loss blows up;
       its records stop before ``t``. Every step is tested, not only recorded
       ones, so the flag does not depend on ``record_every``.
+
+    Examples:
+      >>> import jax.numpy as jnp
+      >>> from lplr_core.training import gradient_descent
+      >>> apply_fn = lambda w, x: x @ w                 # a linear model, L = |w - 1|^2 / 2
+      >>> run = gradient_descent(apply_fn, jnp.zeros(2), jnp.eye(2), jnp.ones(2),
+      ...                        step_size=0.5, steps=4, record_every=2)
+      >>> run.steps.tolist(), [round(v, 4) for v in run.loss.tolist()]
+      ([0, 2, 4], [1.0, 0.0625, 0.0039])
+      >>> run.diverged, round(float(run.pl_ratio[0]), 3)   # Theta = I: the PL ratio is 1
+      (False, 1.0)
     """
     return _run("gradient_descent", apply_fn, params, x, y, step_size=step_size, steps=steps,
                 batch_size=None, key=None, record_every=record_every, ntk_every=ntk_every,
@@ -757,6 +789,22 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
     Records are computed on the full data set. Divergence is flagged as in
     :func:`gradient_descent`; between records the test uses the step's own
     mini-batch values (:math:`\tfrac{n}{b} L_B` for the blow-up test, no PL ratio).
+    ``gradient_descent`` is the same runner with one batch of all ``n`` samples per step.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params: initial parameters :math:`\theta_0` (a pytree).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      step_size: :math:`\eta > 0` (a float or a 0-d array).
+      steps: number of steps :math:`T \ge 0`.
+      batch_size: samples per step, ``1 <= batch_size <= n`` (drawn without replacement).
+      key: a ``jax.random`` key or an int seed for the mini-batches.
+      record_every, ntk_every, loss_star, ntk_method, blowup: as in
+        :func:`gradient_descent`.
+
+    Returns:
+      A :class:`Trajectory` (``config["algorithm"] == "sgd"``).
     """
     return _run("sgd", apply_fn, params, x, y, step_size=step_size, steps=steps,
                 batch_size=batch_size, key=key, record_every=record_every, ntk_every=ntk_every,
@@ -878,6 +926,20 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     device, each run by the same vmapped program at the same time; this gives the
     same numbers as the unsharded program. Divergence (``blowup`` included) is
     flagged per run as in :func:`gradient_descent`.
+
+    Args:
+      apply_fn: ``apply_fn(params, x) -> (n,)``.
+      params: ``S`` initial parameter pytrees stacked on a leading axis
+        (:func:`stack_params`).
+      x: inputs ``(n, ...)``.
+      y: targets ``(n,)``.
+      step_sizes: ``E`` step sizes :math:`\eta > 0` (a scalar or a 1-D array).
+      steps, record_every, ntk_every, loss_star, ntk_method, blowup: as in
+        :func:`gradient_descent`.
+      shard: split the runs across devices (``None``: when there are several).
+
+    Returns:
+      A :class:`SweepResult` indexed ``[seed, step size]``.
     """
     params = check_params("params", params)
     leaves = jax.tree_util.tree_leaves(params)
