@@ -364,6 +364,14 @@ def lower_envelope(values: ArrayLike, start: int = 0) -> jax.Array:
 def parameter_drift(params: PyTree, params0: PyTree, *, relative: bool = False) -> jax.Array:
     r"""Parameter drift :math:`\|\theta - \theta_0\|_2`, or :math:`\|\theta - \theta_0\|_2 / \|\theta_0\|_2`.
 
+    Args:
+      params: the parameters :math:`\theta` (a pytree).
+      params0: the reference :math:`\theta_0`, the same structure and shapes.
+      relative: divide by :math:`\|\theta_0\|_2` (static).
+
+    Returns:
+      A 0-d ``jax.Array``.
+
     Raises:
       ValueError: different structures or shapes; with ``relative=True``, a zero
         ``params0`` (when concrete; ``inf``/``NaN`` under a transformation).
