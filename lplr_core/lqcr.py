@@ -172,8 +172,9 @@ class QuasiConvexityPath(NamedTuple):
     :math:`q_t`) and ``pl_ratio`` (:math:`\rho_t`) have one entry per iterate;
     ratios are ``NaN`` where :math:`L_t \le L^*`. With several reference points
     ``inner``, ``distance`` and ``ratio`` have shape ``(K, T + 1)``, one row per
-    reference point. If the loss stops being finite at step ``diverged_at``,
-    every array is cut there.
+    reference point. If a record (loss, gradient, drift, inner product or
+    distance) stops being finite at step ``diverged_at``, every array is cut
+    there, so no record holds an infinity.
     """
     steps: np.ndarray
     loss: np.ndarray
@@ -265,7 +266,10 @@ def quasi_convexity_path(apply_fn: Callable, params: Any, x: Any, y: Any, params
     loss, gsq, drift, inner, dist = (np.asarray(r, dtype=float) for r in recs)
     inner, dist = inner.T, dist.T          # (K, T + 1): one row per reference point
     t = np.arange(steps + 1)
-    bad = ~(np.isfinite(loss) & np.isfinite(gsq))
+    # the first iterate with any non-finite record (loss, gradient, drift, inner product or
+    # distance): no inf is ever recorded
+    bad = ~(np.isfinite(loss) & np.isfinite(gsq) & np.isfinite(drift)
+            & np.isfinite(inner).all(axis=0) & np.isfinite(dist).all(axis=0))
     diverged_at = int(np.argmax(bad)) if bad.any() else None
     if diverged_at is not None:
         loss, gsq, drift, t = (a[:diverged_at] for a in (loss, gsq, drift, t))

@@ -212,7 +212,9 @@ def test_path_records_divergence():
                                 {"theta": jnp.asarray(0.0)}, step_size=0.1, steps=40)
     assert path.diverged_at is not None and path.diverged_at > 0
     assert len(path.loss) == path.diverged_at
-    assert np.all(np.isfinite(path.loss))
+    for name in ("loss", "grad_norm_sq", "inner", "distance", "drift"):  # no inf recorded
+        assert len(getattr(path, name)) == path.diverged_at, name
+        assert np.all(np.isfinite(getattr(path, name))), name
 
 
 def test_path_rejects_bad_input(mlp_problem):
