@@ -35,6 +35,11 @@ with the rigorous :math:`\lambda_0`, :math:`L_\Theta(r)` and :math:`\beta(r)` of
 induction's last step handled), it is a proof; with estimated constants
 (:math:`\hat L_\Theta` from a path or an ascent search, :math:`\hat\beta` at a
 few points) it is an estimate of where containment would follow.
+
+Everything here is host-side arithmetic on Python floats and float64 NumPy (a bound used in a
+proof keeps double precision; :func:`self_consistent_radius` branches on the values to give a
+reason), not traceable by ``jax.jit``; the descent factor :math:`c` comes from
+:func:`lplr_core.rates.descent_factor`, which is.
 """
 
 from __future__ import annotations

@@ -454,6 +454,7 @@ def step_contractions(values: Any, *, loss_star: float = 0.0,
     The D2 argument bounds *each* of them by :func:`rate_factor`, so their
     maximum is the sharpest measured check of it. Entries where
     :math:`f_t - f^* \le` ``floor`` are ``NaN``: there the gap is round-off.
+    A host-side analysis of a recorded run: NumPy float64 in and out (not traceable).
 
     Args:
       values: 1-D array :math:`f(x_0), \dots, f(x_T)` (at least 2 values).
@@ -482,7 +483,7 @@ def fit_rate_above_floor(values: Any, *, loss_star: float = 0.0, floor: float | 
     :func:`lplr_core.diagnostics.fit_linear_rate` on records ``[start, stop)``,
     with ``stop`` the first record (after ``start``) where :math:`f_t - f^* \le`
     ``floor`` or is not finite: a run that converges to machine precision, or
-    diverges, is fitted only where its gap is meaningful.
+    diverges, is fitted only where its gap is meaningful. A host-side fit (NumPy float64).
 
     Args:
       values: 1-D array :math:`f(x_0), \dots, f(x_T)`.
@@ -515,7 +516,8 @@ def quadratic_asymptotic_rate(step_size: float, eigenvalues: Any, *,
     :math:`1 - \eta\lambda` per step, and :math:`f - f^*` by its square; the
     slowest direction wins: :math:`q_\infty = \max_{\lambda > 0} (1 - \eta\lambda)^2`
     (zero eigenvalues do not enter :math:`f - f^*`). It is below 1 iff
-    :math:`\eta < 2/\lambda_{\max}`.
+    :math:`\eta < 2/\lambda_{\max}`. Host-side (NumPy float64; the rank filter is
+    data-dependent, so not traceable); returns a Python float.
 
     Args:
       step_size: :math:`\eta > 0`.
