@@ -1024,6 +1024,27 @@ def _gauss_expectations(phi, qa, qb, c):
     return e_phi.sum(0), e_dphi.sum(0)
 
 
+def _diagonal_expectation(activation, phi, q):
+    """E[phi(u)^2] for u ~ N(0, q), elementwise: the variance recursion on the diagonal.
+
+    Written without the correlation (which is exactly 1 here) so that it is smooth in
+    ``q``: through the two-point forms, arccos and sqrt(1 - rho^2) at rho = 1 would give
+    NaN gradients to every entry of the kernel, not only to the diagonal.
+    """
+    if activation == "relu":
+        return 0.5 * q
+    if activation == "erf":
+        return (2 / math.pi) * jnp.arcsin(2 * q / (1 + 2 * q))
+    if activation == "linear":
+        return q
+    h = _quadrature_spacing(q)
+    z = np.arange(-_QUAD_L, _QUAD_L + h / 2, h)
+    w = np.exp(-0.5 * z * z)
+    w = jnp.asarray(w / w.sum(), q.dtype)
+    z = jnp.asarray(z, q.dtype)
+    return (w * jnp.square(phi(jnp.sqrt(q)[..., None] * z))).sum(-1)
+
+
 def _closed_form_expectations(activation, qa, qb, c):
     """The same expectations in closed form for relu, erf and linear (elementwise)."""
     qa, qb, c = jnp.broadcast_arrays(qa, qb, c)
@@ -1065,10 +1086,12 @@ def infinite_width_ntk(mlp: MLP, x1: ArrayLike, x2: ArrayLike | None = None) -> 
     The empirical NTK of a network with all hidden widths ``m`` converges to this
     kernel as ``m -> infinity``, with fluctuations of order ``1/sqrt(m)``.
 
-    JAX-native in ``x1`` and ``x2`` (jit, vmap, grad; ``mlp`` is static). One
-    difference under ``jit``/``vmap``: the quadrature's spacing cannot adapt to
-    traced variances and stays at 1/8, accurate to about 1e-10 for pre-activation
-    variances up to 5.76; the closed forms are unaffected.
+    JAX-native in ``x1`` and ``x2`` (jit, vmap, grad; ``mlp`` is static). Under
+    ``jit``/``vmap`` the quadrature's spacing cannot adapt to traced variances and
+    stays at 1/8, accurate to about 1e-10 for pre-activation variances up to 5.76;
+    the closed forms are unaffected. Gradients are finite for pairs of distinct
+    inputs; an entry for two coinciding inputs (the diagonal of ``Theta(x, x)``) has
+    a NaN gradient (correlation exactly 1, where relu's kernel is not differentiable).
 
     Args:
       mlp: an :class:`~lplr_core.models.MLP` with ``parameterization="ntk"``.
@@ -1106,8 +1129,8 @@ def infinite_width_ntk(mlp: MLP, x1: ArrayLike, x2: ArrayLike | None = None) -> 
         e_phi, e_dphi = expect(q1[:, None], q2[None, :], sigma)
         sigma = sw2 * e_phi + sb2
         theta = theta * (sw2 * e_dphi) + sigma
-        q1 = sw2 * expect(q1, q1, q1)[0] + sb2
-        q2 = sw2 * expect(q2, q2, q2)[0] + sb2
+        q1 = sw2 * _diagonal_expectation(mlp.activation, phi, q1) + sb2
+        q2 = sw2 * _diagonal_expectation(mlp.activation, phi, q2) + sb2
     if x2 is None:
         theta = 0.5 * (theta + theta.T)
     return theta
