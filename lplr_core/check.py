@@ -11,13 +11,13 @@ stability) and D2 (linear rate under containment). Each verdict tests one
 statement that can come out either way; none is implied by another or by the
 way the report chooses its constants.
 
-It only composes tested core functions (:func:`~lplr_core.ntk.empirical_ntk`,
+It only orchestrates tested core functions (:func:`~lplr_core.ntk.kernel_fn`,
 :func:`~lplr_core.diagnostics.smoothness`,
 :func:`~lplr_core.training.gradient_descent`,
-:func:`~lplr_core.diagnostics.lipschitz_in_ball`,
-:func:`~lplr_core.diagnostics.certificate`,
-:func:`~lplr_core.diagnostics.fit_linear_rate`, ...); it implements no new
-numerics.
+:func:`~lplr_core.summary.summarize_run` for every number read off the run,
+:func:`~lplr_core.diagnostics.lipschitz_in_ball`); it implements no new
+numerics. Its arguments are validated once, at the entry. Rendering a report
+(text, HTML, Markdown) is :func:`render_report`.
 
 **An empirical check, not a proof.** Every constant in the report is an
 *estimate*: :math:`\hat L_\Theta` is a maximum over the recorded iterates (and,
@@ -51,7 +51,7 @@ import functools
 import html
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Literal
 
 import jax
 import jax.numpy as jnp
@@ -69,22 +69,22 @@ from lplr_core._validation import (
     check_targets,
     describe,
 )
+from lplr_core import losses
 from lplr_core.diagnostics import (  # noqa: F401  (LinearOnset, linear_onset: re-exported)
     LinearOnset,
-    linear_onset,
     RateFit,
-    certificate,
-    certified_radius,
-    fit_linear_rate,
+    linear_onset,
     lipschitz_in_ball,
-    lower_envelope,
     smoothness,
 )
-from lplr_core.models import MLP, param_count
-from lplr_core.ntk import NTK_METHODS, _mlp_of, empirical_ntk, ntk_eigenvalues
+from lplr_core.models import MLP, model_of, param_count
+from lplr_core.ntk import NTK_METHODS, kernel_fn, ntk_eigenvalues
+from lplr_core.rates import sharp_rate_factor
+from lplr_core.summary import summarize_run
 from lplr_core.training import Trajectory, gradient_descent
 
-__all__ = ["Verdict", "NetworkReport", "check_network", "LinearOnset", "linear_onset"]
+__all__ = ["Verdict", "NetworkReport", "check_network", "render_report", "REPORT_FORMATS",
+           "LinearOnset", "linear_onset"]
 
 DISCLAIMER = ("Estimated constants (path and sampled Lipschitz estimates, sharpness at two "
               "points): an empirical check of the hypotheses on this run, not a proof.")
@@ -214,93 +214,8 @@ class NetworkReport:
         """The verdicts that do not hold (``holds is False``)."""
         return [v for v in self.verdicts if v.holds is False]
 
-    def _rows(self) -> list[tuple[str, str, str]]:
-        fit = self.rate_fit
-        rows = [
-            ("model", self.model, f"n = {self.n}, p = {self.p:,}, {self.dtype}"
-             + (", output (n, 1) squeezed" if self.output_squeezed else "")),
-            ("λ_0 = λ_min(Θ(θ_0))", _fmt(self.lambda0), "NTK spectral gap at initialization"),
-            ("λ_max(Θ(θ_0))", _fmt(self.lambda_max), f"condition number {_fmt(self.condition_number)}"),
-            ("β_0, β(θ_T)", f"{_fmt(self.beta0)}, {_fmt(self.beta_final)}",
-             "sharpness at the two ends of the path"),
-            ("step size η", _fmt(self.step_size),
-             f"{self.step_size_rule}; η β̂ = {_fmt(self.step_size * self.beta_hat)}"),
-            ("steps T, L*", f"{self.steps}, {_fmt(self.loss_star)}",
-             "diverged at step " + str(self.diverged_at) if self.diverged else "no divergence"),
-            ("L(θ_0) → L(θ_T)", f"{_fmt(self.loss0)} → {_fmt(self.loss_final)}",
-             "last finite record" if self.diverged else "sum loss"),
-            ("min_t λ_min(Θ_t)", _fmt(self.lambda_min_path), "NTK spectral gap over training"),
-            ("max_t ‖Θ_t − Θ_0‖_op", _fmt(self.kernel_drift_max), "kernel drift"),
-            ("max_t d_t (relative)", f"{_fmt(self.max_drift)} ({_fmt(self.max_relative_drift)})",
-             "parameter drift ‖θ_t − θ_0‖ (/ ‖θ_0‖)"),
-            ("min PL ratio, stable regime", _fmt(self.pl_envelope_min),
-             f"lower envelope of ρ_t on steps [{self.stable_from}, {self.stable_until}]"),
-            ("fitted rate q̂", "n/a" if fit is None else _fmt(fit.rate),
-             "no window to fit" if fit is None else
-             f"R² = {fit.r2:.3f} on steps [{fit.start}, {fit.stop}]"),
-            ("L̂_Θ (path estimate)", _fmt(self.lipschitz_path), "max_t ‖Θ_t − Θ_0‖ / d_t"),
-        ]
-        if self.lipschitz_ball is not None:
-            rows.append(("L̂_Θ (ball estimate, sampled)", _fmt(self.lipschitz_ball),
-                         f"random directions, radius {_fmt(self.radius)}"))
-        rows += [
-            ("radius r", _fmt(self.radius), self.radius_rule),
-            ("estimate μ̂ = λ_0 − L̂_Θ r", _fmt(self.mu_hat),
-             f"with L̂_Θ = {_fmt(self.lipschitz)} (an upper estimate of μ)"),
-            ("radius estimate λ_0 / L̂_Θ", _fmt(self.radius_hat), "largest r with μ̂ > 0"),
-            ("bound factor 1 − 2μ̂η(1 − β̂η/2)", _fmt(self.bound_factor),
-             "D2's per-step factor with the estimates (n/a if μ̂ ≤ 0 or η β̂ ≥ 2)"),
-        ]
-        return rows
-
-    def _overall(self) -> str:
-        if self.consistent:
-            return "consistent: every hypothesis of D1/D2 holds on the estimated constants"
-        return "not consistent: " + ", ".join(
-            v.statement for v in self.verdicts
-            if v.kind in ("hypothesis", "run") and v.holds is not True)
-
-    def _rigorous_lines(self) -> list[tuple[str, str, str, str]]:
-        """(mark, name, statement, value) per hypothesis of the attached Certificate."""
-        out = []
-        for h in self.rigorous.hypotheses:
-            value = getattr(h, "value", None)
-            out.append(("PROVED" if h.proved else "FAILED", str(h.name), str(h.statement),
-                        "" if value is None else _fmt_any(value)))
-        return out
-
-    def _rigorous_overall(self) -> str:
-        cert = self.rigorous
-        if cert.proved:
-            rate = getattr(cert, "rate", math.nan)
-            return ("certified: every hypothesis is proved"
-                    + ("" if not np.isfinite(rate) else
-                       f"; guaranteed per-step loss factor {_fmt(rate)}"))
-        failed = [str(h.name) for h in cert.hypotheses if not h.proved]
-        return "not certified: not proved: " + ", ".join(failed)
-
     def __str__(self) -> str:
-        rows = self._rows()
-        w0 = max(len(r[0]) for r in rows)
-        w1 = max(len(r[1]) for r in rows)
-        lines = ["LPLR check of your network", "=" * 26]
-        lines += [f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows]
-        lines += ["", "Verdicts (D1: local PL from NTK stability; D2: linear rate under "
-                  "containment)"]
-        wn = max(len(v.statement) for v in self.verdicts)
-        for v in self.verdicts:
-            lines.append(f"  {v.mark:<4}  {v.statement:<{wn}}  {v.explanation}")
-        lines += ["", "Overall (estimates): " + self._overall() + ".", DISCLAIMER]
-        if self.rigorous is not None:
-            lines += ["", f"Rigorous bounds ({self.rigorous.mode}, radius "
-                      f"{_fmt(self.rigorous.radius)})", RIGOROUS_NOTE]
-            rl = self._rigorous_lines()
-            wn = max(len(r[1]) for r in rl) if rl else 0
-            for mark, name, statement, value in rl:
-                lines.append(f"  {mark:<6}  {name:<{wn}}  {statement}"
-                             + (f"  [{value}]" if value else ""))
-            lines.append("Overall (proved): " + self._rigorous_overall() + ".")
-        return "\n".join(lines)
+        return render_report(self, "text")
 
     def __repr__(self) -> str:
         return (f"NetworkReport(n={self.n}, p={self.p}, lambda0={self.lambda0:.4g}, "
@@ -308,42 +223,7 @@ class NetworkReport:
                 f"certified={self.certified})")
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        cell = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
-        out = ["<div class='lplr-report'><table style='border-collapse:collapse'>",
-               f"<tr><th style='{cell}'>quantity</th><th style='{cell}'>value</th>"
-               f"<th style='{cell}'>note</th></tr>"]
-        for a, b, c in self._rows():
-            out.append(f"<tr><td style='{cell}'>{esc(a)}</td>"
-                       f"<td style='{cell};font-family:monospace'>{esc(b)}</td>"
-                       f"<td style='{cell}'>{esc(c)}</td></tr>")
-        out.append("</table><table style='border-collapse:collapse;margin-top:0.6em'>")
-        out.append(f"<tr><th style='{cell}'>verdict</th><th style='{cell}'>condition</th>"
-                   f"<th style='{cell}'>kind</th><th style='{cell}'>why</th></tr>")
-        colors = {True: "#009E73", False: "#D55E00", None: "#777777"}
-        for v in self.verdicts:
-            out.append(f"<tr><td style='{cell};color:{colors[v.holds]};font-weight:bold'>"
-                       f"{v.mark}</td><td style='{cell}'>{esc(v.statement)}</td>"
-                       f"<td style='{cell}'>{esc(v.kind)}</td>"
-                       f"<td style='{cell}'>{esc(v.explanation)}</td></tr>")
-        out.append("</table>")
-        out.append(f"<p><b>Overall (estimates):</b> {esc(self._overall())}. "
-                   f"<i>{esc(DISCLAIMER)}</i></p>")
-        if self.rigorous is not None:
-            out.append("<table style='border-collapse:collapse;margin-top:0.6em'>"
-                       f"<tr><th style='{cell}'>proof</th><th style='{cell}'>hypothesis</th>"
-                       f"<th style='{cell}'>statement</th><th style='{cell}'>value</th></tr>")
-            for mark, name, statement, value in self._rigorous_lines():
-                color = "#009E73" if mark == "PROVED" else "#D55E00"
-                out.append(f"<tr><td style='{cell};color:{color};font-weight:bold'>{mark}</td>"
-                           f"<td style='{cell}'>{esc(name)}</td><td style='{cell}'>"
-                           f"{esc(statement)}</td><td style='{cell};font-family:monospace'>"
-                           f"{esc(value)}</td></tr>")
-            out.append("</table>")
-            out.append(f"<p><b>Overall (proved, {esc(str(self.rigorous.mode))}):</b> "
-                       f"{esc(self._rigorous_overall())}. <i>{esc(RIGOROUS_NOTE)}</i></p>")
-        out.append("</div>")
-        return "".join(out)
+        return render_report(self, "html")
 
     def to_dict(self, *, include_trajectory: bool = False) -> dict[str, Any]:
         """Plain Python values (JSON-serializable); the trajectory's arrays on request."""
@@ -398,6 +278,178 @@ def _fmt(value: Any) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.4g}"
+
+
+# --------------------------------------------------------------------------- rendering
+
+REPORT_FORMATS = ("text", "html", "markdown")
+
+
+def render_report(report: NetworkReport, fmt: Literal["text", "html", "markdown"] = "text") -> str:
+    """A :class:`NetworkReport` as plain text (``str(report)``), HTML (the notebook display)
+    or Markdown.
+
+    Args:
+      report: the report to render.
+      fmt: ``"text"``, ``"html"`` or ``"markdown"``.
+    """
+    if not isinstance(report, NetworkReport):
+        raise TypeError(f"report must be a NetworkReport; got {describe(report)}")
+    fmt = check_choice("fmt", fmt, REPORT_FORMATS)
+    return {"text": _render_text, "html": _render_html, "markdown": _render_markdown}[fmt](report)
+
+
+def _rows(rep: NetworkReport) -> list[tuple[str, str, str]]:
+    """(quantity, value, note) per line of the report's table."""
+    fit = rep.rate_fit
+    rows = [
+        ("model", rep.model, f"n = {rep.n}, p = {rep.p:,}, {rep.dtype}"
+         + (", output (n, 1) squeezed" if rep.output_squeezed else "")),
+        ("λ_0 = λ_min(Θ(θ_0))", _fmt(rep.lambda0), "NTK spectral gap at initialization"),
+        ("λ_max(Θ(θ_0))", _fmt(rep.lambda_max), f"condition number {_fmt(rep.condition_number)}"),
+        ("β_0, β(θ_T)", f"{_fmt(rep.beta0)}, {_fmt(rep.beta_final)}",
+         "sharpness at the two ends of the path"),
+        ("step size η", _fmt(rep.step_size),
+         f"{rep.step_size_rule}; η β̂ = {_fmt(rep.step_size * rep.beta_hat)}"),
+        ("steps T, L*", f"{rep.steps}, {_fmt(rep.loss_star)}",
+         "diverged at step " + str(rep.diverged_at) if rep.diverged else "no divergence"),
+        ("L(θ_0) → L(θ_T)", f"{_fmt(rep.loss0)} → {_fmt(rep.loss_final)}",
+         "last finite record" if rep.diverged else "sum loss"),
+        ("min_t λ_min(Θ_t)", _fmt(rep.lambda_min_path), "NTK spectral gap over training"),
+        ("max_t ‖Θ_t − Θ_0‖_op", _fmt(rep.kernel_drift_max), "kernel drift"),
+        ("max_t d_t (relative)", f"{_fmt(rep.max_drift)} ({_fmt(rep.max_relative_drift)})",
+         "parameter drift ‖θ_t − θ_0‖ (/ ‖θ_0‖)"),
+        ("min PL ratio, stable regime", _fmt(rep.pl_envelope_min),
+         f"lower envelope of ρ_t on steps [{rep.stable_from}, {rep.stable_until}]"),
+        ("fitted rate q̂", "n/a" if fit is None else _fmt(fit.rate),
+         "no window to fit" if fit is None else
+         f"R² = {fit.r2:.3f} on steps [{fit.start}, {fit.stop}]"),
+        ("L̂_Θ (path estimate)", _fmt(rep.lipschitz_path), "max_t ‖Θ_t − Θ_0‖ / d_t"),
+    ]
+    if rep.lipschitz_ball is not None:
+        rows.append(("L̂_Θ (ball estimate, sampled)", _fmt(rep.lipschitz_ball),
+                     f"random directions, radius {_fmt(rep.radius)}"))
+    rows += [
+        ("radius r", _fmt(rep.radius), rep.radius_rule),
+        ("estimate μ̂ = λ_0 − L̂_Θ r", _fmt(rep.mu_hat),
+         f"with L̂_Θ = {_fmt(rep.lipschitz)} (an upper estimate of μ)"),
+        ("radius estimate λ_0 / L̂_Θ", _fmt(rep.radius_hat), "largest r with μ̂ > 0"),
+        ("bound factor 1 − 2μ̂η(1 − β̂η/2)", _fmt(rep.bound_factor),
+         "D2's per-step factor with the estimates (n/a if μ̂ ≤ 0 or η β̂ ≥ 2)"),
+    ]
+    return rows
+
+
+def _overall(rep: NetworkReport) -> str:
+    if rep.consistent:
+        return "consistent: every hypothesis of D1/D2 holds on the estimated constants"
+    return "not consistent: " + ", ".join(
+        v.statement for v in rep.verdicts
+        if v.kind in ("hypothesis", "run") and v.holds is not True)
+
+
+def _rigorous_lines(rep: NetworkReport) -> list[tuple[str, str, str, str]]:
+    """(mark, name, statement, value) per hypothesis of the attached Certificate."""
+    out = []
+    for h in rep.rigorous.hypotheses:
+        value = getattr(h, "value", None)
+        out.append(("PROVED" if h.proved else "FAILED", str(h.name), str(h.statement),
+                    "" if value is None else _fmt_any(value)))
+    return out
+
+
+def _rigorous_overall(rep: NetworkReport) -> str:
+    cert = rep.rigorous
+    if cert.proved:
+        rate = getattr(cert, "rate", math.nan)
+        return ("certified: every hypothesis is proved"
+                + ("" if not np.isfinite(rate) else
+                   f"; guaranteed per-step loss factor {_fmt(rate)}"))
+    failed = [str(h.name) for h in cert.hypotheses if not h.proved]
+    return "not certified: not proved: " + ", ".join(failed)
+
+
+def _render_text(rep: NetworkReport) -> str:
+    rows = _rows(rep)
+    w0 = max(len(r[0]) for r in rows)
+    w1 = max(len(r[1]) for r in rows)
+    lines = ["LPLR check of your network", "=" * 26]
+    lines += [f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows]
+    lines += ["", "Verdicts (D1: local PL from NTK stability; D2: linear rate under "
+              "containment)"]
+    wn = max(len(v.statement) for v in rep.verdicts)
+    for v in rep.verdicts:
+        lines.append(f"  {v.mark:<4}  {v.statement:<{wn}}  {v.explanation}")
+    lines += ["", "Overall (estimates): " + _overall(rep) + ".", DISCLAIMER]
+    if rep.rigorous is not None:
+        lines += ["", f"Rigorous bounds ({rep.rigorous.mode}, radius "
+                  f"{_fmt(rep.rigorous.radius)})", RIGOROUS_NOTE]
+        rl = _rigorous_lines(rep)
+        wn = max(len(r[1]) for r in rl) if rl else 0
+        for mark, name, statement, value in rl:
+            lines.append(f"  {mark:<6}  {name:<{wn}}  {statement}"
+                         + (f"  [{value}]" if value else ""))
+        lines.append("Overall (proved): " + _rigorous_overall(rep) + ".")
+    return "\n".join(lines)
+
+
+def _render_html(rep: NetworkReport) -> str:
+    esc = html.escape
+    cell = "padding:2px 8px;border-bottom:1px solid #ddd;text-align:left"
+    out = ["<div class='lplr-report'><table style='border-collapse:collapse'>",
+           f"<tr><th style='{cell}'>quantity</th><th style='{cell}'>value</th>"
+           f"<th style='{cell}'>note</th></tr>"]
+    for a, b, c in _rows(rep):
+        out.append(f"<tr><td style='{cell}'>{esc(a)}</td>"
+                   f"<td style='{cell};font-family:monospace'>{esc(b)}</td>"
+                   f"<td style='{cell}'>{esc(c)}</td></tr>")
+    out.append("</table><table style='border-collapse:collapse;margin-top:0.6em'>")
+    out.append(f"<tr><th style='{cell}'>verdict</th><th style='{cell}'>condition</th>"
+               f"<th style='{cell}'>kind</th><th style='{cell}'>why</th></tr>")
+    colors = {True: "#009E73", False: "#D55E00", None: "#777777"}
+    for v in rep.verdicts:
+        out.append(f"<tr><td style='{cell};color:{colors[v.holds]};font-weight:bold'>"
+                   f"{v.mark}</td><td style='{cell}'>{esc(v.statement)}</td>"
+                   f"<td style='{cell}'>{esc(v.kind)}</td>"
+                   f"<td style='{cell}'>{esc(v.explanation)}</td></tr>")
+    out.append("</table>")
+    out.append(f"<p><b>Overall (estimates):</b> {esc(_overall(rep))}. "
+               f"<i>{esc(DISCLAIMER)}</i></p>")
+    if rep.rigorous is not None:
+        out.append("<table style='border-collapse:collapse;margin-top:0.6em'>"
+                   f"<tr><th style='{cell}'>proof</th><th style='{cell}'>hypothesis</th>"
+                   f"<th style='{cell}'>statement</th><th style='{cell}'>value</th></tr>")
+        for mark, name, statement, value in _rigorous_lines(rep):
+            color = "#009E73" if mark == "PROVED" else "#D55E00"
+            out.append(f"<tr><td style='{cell};color:{color};font-weight:bold'>{mark}</td>"
+                       f"<td style='{cell}'>{esc(name)}</td><td style='{cell}'>"
+                       f"{esc(statement)}</td><td style='{cell};font-family:monospace'>"
+                       f"{esc(value)}</td></tr>")
+        out.append("</table>")
+        out.append(f"<p><b>Overall (proved, {esc(str(rep.rigorous.mode))}):</b> "
+                   f"{esc(_rigorous_overall(rep))}. <i>{esc(RIGOROUS_NOTE)}</i></p>")
+    out.append("</div>")
+    return "".join(out)
+
+
+def _md(text: str) -> str:
+    return str(text).replace("|", "\\|")
+
+
+def _render_markdown(rep: NetworkReport) -> str:
+    lines = ["| quantity | value | note |", "|---|---|---|"]
+    lines += [f"| {_md(a)} | `{_md(b)}` | {_md(c)} |" for a, b, c in _rows(rep)]
+    lines += ["", "| verdict | condition | kind | why |", "|---|---|---|---|"]
+    lines += [f"| **{v.mark}** | {_md(v.statement)} | {v.kind} | {_md(v.explanation)} |"
+              for v in rep.verdicts]
+    lines += ["", f"**Overall (estimates):** {_overall(rep)}. *{DISCLAIMER}*"]
+    if rep.rigorous is not None:
+        lines += ["", "| proof | hypothesis | statement | value |", "|---|---|---|---|"]
+        lines += [f"| **{mark}** | {_md(name)} | {_md(statement)} | {_md(value)} |"
+                  for mark, name, statement, value in _rigorous_lines(rep)]
+        lines += ["", f"**Overall (proved, {rep.rigorous.mode}):** {_rigorous_overall(rep)}. "
+                  f"*{RIGOROUS_NOTE}*"]
+    return "\n".join(lines)
 
 
 # -------------------------------------------------------------------------- validation
@@ -516,7 +568,8 @@ def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     **The stable regime** is the records with :math:`t \ge t_0` (``stable_from``,
     default ``steps // 10``) and :math:`L_t - L^* > \epsilon_{\rm floor}
     (L_0 - L^*)` with :math:`\epsilon_{\rm floor} = 10^4\,\epsilon_{\rm mach}` of
-    the parameters' dtype: once the loss reaches round-off, neither the rate
+    the parameters' dtype (the package's round-off floor,
+    :mod:`lplr_core.summary`): once the loss reaches round-off, neither the rate
     nor the PL ratio means anything. The PL envelope and the rate fit use this
     window.
 
@@ -607,93 +660,44 @@ def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     model = name or getattr(apply_fn, "__qualname__", None) or type(apply_fn).__name__
 
     # 1. NTK at theta_0.
-    kernel0 = empirical_ntk(fn, params, x, method=ntk_method)
-    ev = np.asarray(ntk_eigenvalues(kernel0), float)
-    lambda0, lam_max = float(ev[0]), float(ev[-1])
     n = x.shape[0]
-    # Below this, λ_0 is round-off: the kernel is numerically singular.
-    lambda_tol = 100.0 * n * eps * max(abs(lam_max), np.finfo(float).tiny)
-    cond = math.inf if lambda0 <= lambda_tol else lam_max / lambda0
+    lambda0, lam_max, lambda_tol, cond = _ntk_at_start(fn, params, x, ntk_method, eps)
 
     # 2. smoothness and step size.
     key_beta0, key_beta1, key_ball = jax.random.split(key, 3)
-    beta0 = smoothness(fn, params, x, y, iters=smoothness_iters, key=key_beta0)
-    loss_at_0 = 0.5 * float(jnp.sum(jnp.square(fn(params, x) - y)))
-    if not loss_at_0 > loss_star:
-        raise ValueError(f"loss_star must be below the initial loss L(θ_0) = {loss_at_0:.6g}; "
-                         f"got {loss_star}")
-    if step_size is None:
-        if not beta0 > 0:
-            raise ValueError(f"step_size must be given: the sharpness β_0 = {beta0:.3g} is not "
-                             "positive, so the default 1/β_0 is undefined")
-        step_size, step_rule = 1.0 / beta0, "default 1/β_0"
-    else:
-        step_rule = "given"
+    beta0 = float(smoothness(fn, params, x, y, iters=smoothness_iters, key=key_beta0))
+    step_size, step_rule = _step_size(fn, params, x, y, step_size, beta0, loss_star)
 
     # 3. the run.
     traj = gradient_descent(fn, params, x, y, step_size=step_size, steps=steps,
                             record_every=record_every, ntk_every=ntk_every,
                             loss_star=loss_star, ntk_method=ntk_method)
-    beta_final = smoothness(fn, traj.params, x, y, iters=smoothness_iters, key=key_beta1)
+    beta_final = float(smoothness(fn, traj.params, x, y, iters=smoothness_iters, key=key_beta1))
     beta_hat = max(beta0, beta_final) if np.isfinite(beta_final) else beta0
 
-    # 4. diagnostics.
-    nan = math.nan
-    max_drift = float(np.max(traj.drift)) if traj.drift.size else nan
-    max_rel = float(np.max(traj.relative_drift)) if traj.relative_drift.size else nan
-    lambda_min_path = float(np.min(traj.lambda_min)) if traj.lambda_min.size else nan
-    kd_max = float(np.max(traj.kernel_drift)) if traj.kernel_drift.size else nan
-    gap = traj.loss - loss_star
-    floor = 1e4 * eps * (loss_at_0 - loss_star)
-    first = int(np.searchsorted(traj.steps, stable_from))
-    above = np.isfinite(gap) & (gap > floor)
-    # the window ends at the first record at the round-off floor
-    stop = first
-    while stop < traj.steps.size and above[stop]:
-        stop += 1
-    stable_until = int(traj.steps[stop - 1]) if stop > first else int(stable_from)
-    env_min = nan
-    if stop > first:
-        env = lower_envelope(traj.pl_ratio[:stop], first)
-        if env.size and np.isfinite(env[-1]):
-            env_min = float(env[-1])
-    rate = None
-    if stop - first >= 3:
-        rate = fit_linear_rate(traj.loss, loss_star=loss_star, steps=traj.steps,
-                               start=first, stop=stop)
-
-    # 5. Lipschitz estimates and the estimate mu_hat of the paper's constant.
-    try:
-        lip_path = traj.lipschitz_estimate()
-    except ValueError:  # fewer than two NTK records (early divergence) or no drift
-        lip_path = 0.0 if (traj.ntk_steps.size >= 2 and kd_max == 0.0) else nan
-    r = max_drift if radius is None else radius
-    radius_rule = "max_t d_t (smallest ball holding the path)" if radius is None else "given"
-    lip_ball = None
+    # 4. the run's summary (drifts, stable window, PL envelope, rate fit, path estimate,
+    # mu_hat), with the sampled estimate in the ball when asked for.
+    summary = summarize_run(traj, radius=radius, stable_from=stable_from, loss_star=loss_star,
+                            lambda0=lambda0)
+    r = summary.radius
     if ball_directions and np.isfinite(r) and r > 0:
-        lip_ball = lipschitz_in_ball(fn, params, x, r, n_directions=ball_directions,
-                                     key=key_ball, method=ntk_method).value
-    estimates = [v for v in (lip_path, lip_ball) if v is not None and np.isfinite(v)]
-    lip = max(estimates) if estimates else nan
-    if np.isfinite(lip) and np.isfinite(r):
-        mu_hat = float(certificate(lambda0, lip, r))
-        r_hat = float(certified_radius(lambda0, lip))
-    else:
-        mu_hat, r_hat = nan, nan
+        summary = summary.with_ball_estimate(
+            lipschitz_in_ball(fn, params, x, r, n_directions=ball_directions, key=key_ball,
+                              method=ntk_method).value)
+    mu_hat = summary.mu_hat
     if mu_hat > 0 and step_size * beta_hat < 2:
-        bound_factor = max(1.0 - 2.0 * mu_hat * step_size * (1.0 - beta_hat * step_size / 2.0),
-                           0.0)
+        bound_factor = max(sharp_rate_factor(step_size, mu_hat, beta_hat), 0.0)
     else:
-        bound_factor = nan
+        bound_factor = math.nan
 
     verdicts = _verdicts(
-        lambda0=lambda0, lambda_tol=lambda_tol, lam_max=lam_max, lip=lip, r=r, mu_hat=mu_hat,
-        step_size=step_size, beta0=beta0, beta_hat=beta_hat,
-        max_drift=max_drift, radius_given=radius is not None, diverged_at=traj.diverged_at,
-        rate=rate, min_r2=min_r2, bound_factor=bound_factor,
-        stable=(stable_from, stable_until))
+        lambda0=lambda0, lambda_tol=lambda_tol, lip=summary.lipschitz_hat, r=r, mu_hat=mu_hat,
+        step_size=step_size, beta_hat=beta_hat, max_drift=summary.max_drift,
+        radius_given=summary.radius_given, diverged_at=traj.diverged_at,
+        rate=summary.rate_fit, min_r2=min_r2, bound_factor=bound_factor,
+        stable=(summary.stable_from, summary.stable_until))
 
-    # 6. the rigorous mode: proved bounds on the ball the run actually used.
+    # 5. the rigorous mode: proved bounds on the ball the run actually used.
     proof = None
     if rigorous:
         from lplr_core.bounds import certify  # imported here: only this mode needs it
@@ -705,14 +709,41 @@ def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
         lambda_tol=lambda_tol, beta0=float(beta0), beta_final=float(beta_final),
         beta_hat=float(beta_hat), step_size=float(step_size), step_size_rule=step_rule,
         steps=steps, loss_star=loss_star, diverged_at=traj.diverged_at,
-        loss0=float(traj.loss[0]), loss_final=float(traj.loss[-1]),
-        lambda_min_path=lambda_min_path, kernel_drift_max=kd_max, max_drift=max_drift,
-        max_relative_drift=max_rel, final_drift=float(traj.drift[-1]),
-        stable_from=int(stable_from), stable_until=stable_until, pl_envelope_min=env_min,
-        rate_fit=rate, lipschitz_path=float(lip_path), lipschitz_ball=lip_ball,
-        lipschitz=float(lip), radius=float(r), radius_rule=radius_rule, mu_hat=mu_hat,
-        radius_hat=r_hat, bound_factor=bound_factor, verdicts=tuple(verdicts),
-        trajectory=traj, rigorous=proof)
+        loss0=summary.loss0, loss_final=summary.loss_final,
+        lambda_min_path=summary.lambda_min_path, kernel_drift_max=summary.kernel_drift_max,
+        max_drift=summary.max_drift, max_relative_drift=summary.max_relative_drift,
+        final_drift=summary.final_drift, stable_from=summary.stable_from,
+        stable_until=summary.stable_until, pl_envelope_min=summary.pl_envelope_min,
+        rate_fit=summary.rate_fit, lipschitz_path=summary.lipschitz_path_hat,
+        lipschitz_ball=summary.lipschitz_ball_hat, lipschitz=summary.lipschitz_hat,
+        radius=r, radius_rule=("given" if summary.radius_given
+                               else "max_t d_t (smallest ball holding the path)"),
+        mu_hat=mu_hat, radius_hat=summary.radius_hat, bound_factor=bound_factor,
+        verdicts=tuple(verdicts), trajectory=traj, rigorous=proof)
+
+
+def _ntk_at_start(fn, params, x, ntk_method, eps):
+    """(λ_0, λ_max, the round-off tolerance of λ_0, the condition number) of Θ(θ_0)."""
+    ev = np.asarray(ntk_eigenvalues(kernel_fn(fn, ntk_method)(params, x)), float)
+    lambda0, lam_max = float(ev[0]), float(ev[-1])
+    # Below this, λ_0 is round-off: the kernel is numerically singular.
+    lambda_tol = 100.0 * x.shape[0] * eps * max(abs(lam_max), np.finfo(float).tiny)
+    cond = math.inf if lambda0 <= lambda_tol else lam_max / lambda0
+    return lambda0, lam_max, lambda_tol, cond
+
+
+def _step_size(fn, params, x, y, step_size, beta0, loss_star):
+    """(η, its rule): the given one or 1/β_0; checks L* < L(θ_0) on the way."""
+    loss_at_0 = float(losses.loss(fn, params, x, y))
+    if not loss_at_0 > loss_star:
+        raise ValueError(f"loss_star must be below the initial loss L(θ_0) = {loss_at_0:.6g}; "
+                         f"got {loss_star}")
+    if step_size is not None:
+        return step_size, "given"
+    if not beta0 > 0:
+        raise ValueError(f"step_size must be given: the sharpness β_0 = {beta0:.3g} is not "
+                         "positive, so the default 1/β_0 is undefined")
+    return 1.0 / beta0, "default 1/β_0"
 
 
 SMOOTH_ACTIVATIONS = ("erf", "tanh", "gelu", "softplus")
@@ -724,8 +755,8 @@ def _rigorous_mlp(apply_fn, mlp, rigorous):
         raise TypeError(f"mlp must be an lplr_core.models.MLP or None; got {describe(mlp)}")
     if not rigorous:
         return None
-    found = mlp if mlp is not None else _mlp_of(apply_fn)
-    if found is None:
+    found = mlp if mlp is not None else model_of(apply_fn)
+    if not isinstance(found, MLP):
         raise ValueError(
             "rigorous=True needs a one-hidden-layer lplr_core.models.MLP with a smooth "
             "activation: pass apply_fn=mlp.apply, or mlp=... when apply_fn wraps it; got "
@@ -755,9 +786,8 @@ def _check_same_model(mlp, fn, params, x):
                          "differs from apply_fn(params, x) at the initial params")
 
 
-def _verdicts(*, lambda0, lambda_tol, lam_max, lip, r, mu_hat, step_size, beta0,
-              beta_hat, max_drift, radius_given, diverged_at, rate, min_r2, bound_factor,
-              stable) -> list[Verdict]:
+def _verdicts(*, lambda0, lambda_tol, lip, r, mu_hat, step_size, beta_hat, max_drift,
+              radius_given, diverged_at, rate, min_r2, bound_factor, stable) -> list[Verdict]:
     f = _fmt
     out = []
     if lambda0 > lambda_tol:

@@ -24,6 +24,7 @@ from lplr_core.check import (
     Verdict,
     check_network,
     linear_onset,
+    render_report,
 )
 from lplr_core.models import MLP
 
@@ -115,6 +116,22 @@ def test_linear_model_every_verdict_holds(linear_report):
     assert not rep.certified and rep.rigorous is None
     assert {v.name for v in rep.verdicts} == set(HYPOTHESES) | {"linear_rate", "rate_within_bound"}
     assert rep.failed() == []
+
+
+def test_render_report_formats(linear_report):
+    rep = linear_report
+    assert render_report(rep) == str(rep) == render_report(rep, "text")
+    assert render_report(rep, "html") == rep._repr_html_()
+    md = render_report(rep, "markdown")
+    table = [line for line in md.splitlines() if line.startswith("| ")]
+    # one row per quantity of the text report and per verdict, plus the two headers
+    text_rows = str(rep).splitlines()[2:]
+    assert len(table) == 2 + text_rows.index("") + len(rep.verdicts)
+    assert f"`{rep.lambda0:.4g}`" in md and "**PASS**" in md and DISCLAIMER in md
+    with pytest.raises(ValueError, match="fmt"):
+        render_report(rep, "latex")
+    with pytest.raises(TypeError, match="report"):
+        render_report(rep.to_dict())
 
 
 def test_report_renders_as_text_html_and_dict(linear_report):
