@@ -164,8 +164,8 @@ __all__ = [
     "check_network", "NetworkReport",
 ]
 
-#: The sub-namespaces, reached as attributes (``lp.objectives.quadratic_plus_sine``).
-SUBMODULES = (
+# The sub-namespaces, reached as attributes (``lp.objectives.quadratic_plus_sine``).
+_SUBMODULES = (
     "models", "ntk", "diagnostics", "losses", "tree_math", "training", "rates", "summary",
     "bounds", "check", "data", "objectives", "lqcr", "containment", "phase",
 )
@@ -219,4 +219,4 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     """The public surface only: the top-level names, the sub-namespaces and ``__version__``."""
-    return sorted([*__all__, *SUBMODULES, "__version__"])
+    return sorted([*__all__, *_SUBMODULES, "__version__"])
