@@ -158,10 +158,8 @@ def residual(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike) -> j
     r"""The residual :math:`u = f(X; \theta) - y`, shape ``(n,)``.
 
     Args:
-      apply_fn: the model, ``apply_fn(params, x) -> (n,)``.
-      params: the parameters :math:`\theta` (a pytree of floating arrays).
-      x: inputs ``(n, ...)``.
-      y: targets ``(n,)``.
+      apply_fn, params, x, y: the model, its parameters, inputs and targets, as in
+        :func:`loss`.
     """
     params, x, y = check_model_data(apply_fn, params, x, y)
     return _residual_jit(apply_fn, params, x, y)
@@ -194,10 +192,8 @@ def gradient_norm_sq(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLi
     r""":math:`\|\nabla L(\theta)\|^2 = u^\top \Theta u`, a 0-d ``jax.Array``.
 
     Args:
-      apply_fn: the model, ``apply_fn(params, x) -> (n,)``.
-      params: the parameters :math:`\theta` (a pytree of floating arrays).
-      x: inputs ``(n, ...)``.
-      y: targets ``(n,)``.
+      apply_fn, params, x, y: the model, its parameters, inputs and targets, as in
+        :func:`loss`.
     """
     params, x, y = check_model_data(apply_fn, params, x, y)
     return _loss_and_grad_norm_sq(apply_fn, params, x, y)[1]
@@ -537,6 +533,42 @@ def lipschitz_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, radius: 
     return LipschitzEstimate(max(sampled, ascent), sampled, ascent, radius, lambda0)
 
 
+def _sample_in_ball(value_fn: Callable[[PyTree], float], key: jax.Array, params0: PyTree,
+                    radius: float, n_directions: int) -> tuple[PyTree, float]:
+    """The smallest ``value_fn(delta)`` over ``n_directions`` points uniform in the ball
+    (radius ``r U^(1/p)``) and ``n_directions`` on its sphere: ``(delta, value)``."""
+    p = tm.size(params0)
+    best_delta, best = None, math.inf
+    for i, k in enumerate(jax.random.split(key, 2 * n_directions)):
+        kd, kr = jax.random.split(k)
+        scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
+        delta = tm.random_direction(kd, params0, radius * scale)
+        value = value_fn(delta)
+        if value < best:
+            best_delta, best = delta, value
+    return best_delta, best
+
+
+def _descend_in_ball(value_fn: Callable[[PyTree], float], grad_fn: Callable[[PyTree], PyTree],
+                     delta: PyTree, value: float, radius: float, steps: int,
+                     lr: float) -> tuple[PyTree, float]:
+    """``steps`` normalized gradient steps of length ``lr * radius`` from ``delta``, projected
+    back onto the ball; stops at a zero or non-finite gradient. The best ``(delta, value)``."""
+    best_delta, best = delta, value
+    for _ in range(steps):
+        g = grad_fn(delta)
+        gnorm = tm.norm(g)
+        if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
+            break
+        delta = tm.axpy(-lr * radius / gnorm, g, delta)
+        if float(tm.norm(delta)) > radius:
+            delta = tm.project_to_sphere(delta, radius)
+        value = value_fn(delta)
+        if value < best:
+            best_delta, best = delta, value
+    return best_delta, best
+
+
 class BallPLEstimate(NamedTuple):
     """Smallest PL ratio found in a ball, with the witness's distance."""
     value: float        # min over everything tried
@@ -583,32 +615,15 @@ def min_pl_ratio_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, y: Ar
 
     star = jnp.asarray(loss_star, jnp.result_type(*jax.tree_util.tree_leaves(params0)))
 
-    def rho_jit(delta):
-        return _rho(apply_fn, delta, params0, x, y, star)
+    def rho(delta):
+        return float(_rho(apply_fn, delta, params0, x, y, star))
 
-    p = sum(np.size(l) for l in jax.tree_util.tree_leaves(params0))
-    keys = jax.random.split(key, 2 * n_directions)
-    best_delta, sampled = None, math.inf
-    for i, k in enumerate(keys):
-        kd, kr = jax.random.split(k)
-        scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
-        delta = tm.random_direction(kd, params0, radius * scale)
-        value = float(rho_jit(delta))
-        if value < sampled:
-            best_delta, sampled = delta, value
+    best_delta, sampled = _sample_in_ball(rho, key, params0, radius, n_directions)
     descent = sampled
     if descent_steps and math.isfinite(sampled):
-        delta = best_delta
-        for _ in range(descent_steps):
-            g = _rho_grad(apply_fn, delta, params0, x, y, star)
-            gnorm = tm.norm(g)
-            if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
-                break
-            delta = tm.axpy(-descent_lr * radius / gnorm, g, delta)
-            norm = float(tm.norm(delta))
-            if norm > radius:
-                delta = tm.project_to_sphere(delta, radius)
-            descent = min(descent, float(rho_jit(delta)))
+        _, descent = _descend_in_ball(
+            rho, lambda delta: _rho_grad(apply_fn, delta, params0, x, y, star),
+            best_delta, sampled, radius, descent_steps, descent_lr)
     return BallPLEstimate(min(sampled, descent), sampled, descent, radius)
 
 
@@ -964,30 +979,12 @@ def min_lambda_min_in_ball(apply_fn: ApplyFn, params0: PyTree, x: ArrayLike, rad
         return float(_lambda_min_at(apply_fn, method, delta, params0, x))
 
     lambda0 = lam(zero)
-    p = sum(np.size(l) for l in jax.tree_util.tree_leaves(params0))
-    keys = jax.random.split(key, 2 * n_directions)
-    best_delta, sampled = None, math.inf
-    for i, k in enumerate(keys):
-        kd, kr = jax.random.split(k)
-        scale = 1.0 if i % 2 else float(jax.random.uniform(kr)) ** (1.0 / p)
-        delta = tm.random_direction(kd, params0, radius * scale)
-        value = lam(delta)
-        if value < sampled:
-            best_delta, sampled = delta, value
+    best_delta, sampled = _sample_in_ball(lam, key, params0, radius, n_directions)
     descent, best = sampled, best_delta
     if steps:
-        delta = best_delta
-        for _ in range(steps):
-            g = _lambda_min_at_grad(apply_fn, method, delta, params0, x)
-            gnorm = tm.norm(g)
-            if not bool(jnp.isfinite(gnorm)) or float(gnorm) == 0:
-                break
-            delta = tm.axpy(-lr * radius / gnorm, g, delta)
-            if float(tm.norm(delta)) > radius:
-                delta = tm.project_to_sphere(delta, radius)
-            value = lam(delta)
-            if value < descent:
-                descent, best = value, delta
+        best, descent = _descend_in_ball(
+            lam, lambda delta: _lambda_min_at_grad(apply_fn, method, delta, params0, x),
+            best_delta, sampled, radius, steps, lr)
     value = min(sampled, descent)
     return BallEigenEstimate(value, sampled, descent, radius, lambda0, float(tm.norm(best)),
                              best)

@@ -119,16 +119,6 @@ SCALAR_CASES = {
 }
 
 
-@with_variants
-@pytest.mark.parametrize("case", sorted(SCALAR_CASES))
-def test_scalar_kernels_eager_and_jit(case, variant_name):
-    fn, want = SCALAR_CASES[case]
-    got = variant(fn, variant_name)()
-    assert_is_jax_array(got, what=case)
-    assert got.shape == ()
-    np.testing.assert_allclose(float(got), want(), rtol=1e-10)
-
-
 ARRAY_CASES = {
     "residual": (lambda: dg.residual(apply_fn, PARAMS, X, Y), lambda: np_residual(PARAMS)),
     "lower_envelope": (lambda: dg.lower_envelope(jnp.array([np.nan, 3.0, 4.0, np.nan, 2.0, 5.0]),
@@ -145,12 +135,13 @@ ARRAY_CASES = {
 
 
 @with_variants
-@pytest.mark.parametrize("case", sorted(ARRAY_CASES))
-def test_array_kernels_eager_and_jit(case, variant_name):
-    fn, want = ARRAY_CASES[case]
-    got = variant(fn, variant_name)()
+@pytest.mark.parametrize("case", sorted({**SCALAR_CASES, **ARRAY_CASES}))
+def test_kernels_eager_and_jit(case, variant_name):
+    fn, want = {**SCALAR_CASES, **ARRAY_CASES}[case]
+    got, expected = variant(fn, variant_name)(), np.asarray(want())
     assert_is_jax_array(got, what=case)
-    np.testing.assert_allclose(np.asarray(got), want(), rtol=1e-10)
+    assert got.shape == expected.shape      # 0-d for the scalars, never a Python float
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-10)
 
 
 @with_variants
