@@ -272,6 +272,9 @@ def test_validation_is_static_under_jit_and_checks_values_when_concrete():
         jax.jit(ntk.top_eigenvalues)(jnp.eye(3), 2)
     with pytest.raises(ValueError, match="method"):
         ntk.empirical_ntk_fn(apply_fn, "fast")
+    # validate=False (for composites that validated already) checks nothing
+    assert np.isnan(np.asarray(ntk.empirical_ntk_fn(apply_fn, validate=False)(x, None, bad))).any()
+    assert np.isnan(np.asarray(ntk.kernel_fn(apply_fn)(bad, x))).any()
 
 
 # ----------------------------------------------------------------------------- spectra

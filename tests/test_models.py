@@ -8,6 +8,7 @@ statistics of the documented initial distributions.
 from __future__ import annotations
 
 import math
+import typing
 
 import jax
 import jax.numpy as jnp
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 from scipy.special import erf as np_erf
 
+from lplr_core import models
 from lplr_core.models import ACTIVATIONS, CNN, MLP, PARAMETERIZATIONS, ResNetCNN, param_count
 
 ALL_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "softplus", "linear")
@@ -67,6 +69,16 @@ def _x(n, d, seed=0):
 def test_registries_list_the_documented_choices():
     assert set(ACTIVATIONS) == set(ALL_ACTIVATIONS)
     assert set(PARAMETERIZATIONS) == {"ntk", "standard"}
+    # the tuples are the Literal types' arguments, in order
+    assert typing.get_args(models.Activation) == models.ACTIVATION_NAMES == ALL_ACTIVATIONS
+    assert tuple(ACTIVATIONS) == ALL_ACTIVATIONS
+    assert typing.get_args(models.Parameterization) == PARAMETERIZATIONS == ("ntk", "standard")
+
+
+def test_avg_pool2_is_the_mean_of_each_2x2_block():
+    x = np.arange(2 * 5 * 4 * 3, dtype=float).reshape(2, 5, 4, 3)
+    want = x[:, :4].reshape(2, 2, 2, 2, 2, 3).mean(axis=(2, 4))   # odd last row cropped
+    np.testing.assert_allclose(models.avg_pool2(jnp.asarray(x)), want)
 
 
 @pytest.mark.parametrize("activation", ALL_ACTIVATIONS)
