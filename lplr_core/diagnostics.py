@@ -130,8 +130,8 @@ def tree_norm(tree: PyTree) -> jax.Array:
 
 
 def _concrete_nan(value: jax.Array) -> bool:
-    """True when ``value`` is concrete and NaN (a host check, only outside transformations)."""
-    return is_concrete(value) and bool(jnp.isnan(value))
+    """True when the 0-d ``value`` is concrete and NaN (a host check, outside transformations)."""
+    return is_concrete(value) and math.isnan(float(value))
 
 
 def _violated(check: Callable[..., Any], *values: Any) -> bool:
@@ -152,6 +152,9 @@ def _violated(check: Callable[..., Any], *values: Any) -> bool:
 _loss_jit = jax.jit(_losses.loss, static_argnums=0)
 _residual_jit = jax.jit(_losses.residual, static_argnums=0)
 _loss_and_grad_norm_sq = jax.jit(_losses.loss_and_grad_norm_sq, static_argnums=0)
+_pl_ratio_jit = jax.jit(_losses.pl_ratio, static_argnums=0)
+_pl_ratio_from_values_jit = jax.jit(_losses.pl_ratio_from_values)
+_rayleigh_quotient_jit = jax.jit(_losses.rayleigh_quotient)
 
 
 def residual(apply_fn: ApplyFn, params: PyTree, x: ArrayLike, y: ArrayLike) -> jax.Array:
@@ -241,7 +244,7 @@ def pl_ratio_from_values(loss_value: ArrayLike, grad_norm_sq: ArrayLike,
         raise ValueError(f"loss_value and grad_norm_sq must have the same shape; got "
                          f"{loss_value.shape} and {grad_norm_sq.shape}")
     loss_star = check_real("loss_star", loss_star)
-    return _losses.pl_ratio_from_values(loss_value, grad_norm_sq, loss_star)
+    return _pl_ratio_from_values_jit(loss_value, grad_norm_sq, loss_star)
 
 
 def pl_ratio(apply_fn: ApplyFn | ArrayLike, params: PyTree, x: ArrayLike | None = None,
@@ -292,7 +295,7 @@ def pl_ratio(apply_fn: ApplyFn | ArrayLike, params: PyTree, x: ArrayLike | None 
                              f"{loss_values.shape} and {grad_values.shape}")
         # the squared loss is >= 0, so is its minimum (pl_ratio_from_values allows any L*)
         loss_star = check_real("loss_star", loss_star, minimum=0.0)
-        values = _losses.pl_ratio_from_values(loss_values, grad_values, loss_star)
+        values = _pl_ratio_from_values_jit(loss_values, grad_values, loss_star)
         if values.ndim == 0 and _concrete_nan(values):
             _raise_undefined(loss_values, grad_values, loss_star)
         return values
@@ -300,10 +303,9 @@ def pl_ratio(apply_fn: ApplyFn | ArrayLike, params: PyTree, x: ArrayLike | None 
         raise TypeError("pl_ratio(apply_fn, params, x, y) needs x and y")
     params, x, y = check_model_data(apply_fn, params, x, y)
     loss_star = check_real("loss_star", loss_star, minimum=0.0)
-    value, gsq = _loss_and_grad_norm_sq(apply_fn, params, x, y)
-    rho = _losses.pl_ratio_from_values(value, gsq, loss_star)
+    rho = _pl_ratio_jit(apply_fn, params, x, y, loss_star)
     if _concrete_nan(rho):
-        _raise_undefined(value, gsq, loss_star)
+        _raise_undefined(*_loss_and_grad_norm_sq(apply_fn, params, x, y), loss_star)
     return rho
 
 
@@ -329,11 +331,13 @@ def rayleigh_quotient(kernel: ArrayLike, vector: ArrayLike) -> jax.Array:
     if vector.shape[0] != kernel.shape[0]:
         raise ValueError(f"vector must have length {kernel.shape[0]} to match kernel; got "
                          f"{vector.shape[0]}")
-    if _violated(lambda v: jnp.any(v != 0), vector):
+    value = _rayleigh_quotient_jit(kernel, vector)
+    if _concrete_nan(value):  # the inputs are finite: only a zero vector gives NaN
         raise ValueError("vector must be non-zero for a Rayleigh quotient")
-    return _losses.rayleigh_quotient(kernel, vector)
+    return value
 
 
+@jax.jit
 def _lower_envelope(values: jax.Array) -> jax.Array:
     tail = jnp.where(jnp.isnan(values), jnp.inf, values)
     env = jax.lax.cummin(tail)
@@ -390,14 +394,21 @@ def operator_norm(matrix: ArrayLike) -> jax.Array:
     return _op_norm(matrix)
 
 
+def _spectral_norm(matrix: jax.Array) -> jax.Array:
+    return jnp.linalg.norm(matrix, ord=2)
+
+
+def _symmetric_op_norm(matrix: jax.Array) -> jax.Array:
+    return jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (matrix + matrix.T))))
+
+
+@jax.jit
 def _op_norm(matrix: jax.Array) -> jax.Array:
+    """The spectral norm; by the symmetric eigenvalues when ``matrix`` is symmetric."""
     if matrix.shape[0] != matrix.shape[1]:
-        return jnp.linalg.norm(matrix, ord=2)
-    sym = 0.5 * (matrix + matrix.T)
-    symmetric = jnp.allclose(sym, matrix, rtol=1e-6, atol=0.0)
-    return jax.lax.cond(symmetric,
-                        lambda m: jnp.max(jnp.abs(jnp.linalg.eigvalsh(0.5 * (m + m.T)))),
-                        lambda m: jnp.linalg.norm(m, ord=2), matrix)
+        return _spectral_norm(matrix)
+    symmetric = jnp.allclose(0.5 * (matrix + matrix.T), matrix, rtol=1e-6, atol=0.0)
+    return jax.lax.cond(symmetric, _symmetric_op_norm, _spectral_norm, matrix)
 
 
 def kernel_drift(kernel: ArrayLike, kernel0: ArrayLike) -> jax.Array:
@@ -422,8 +433,14 @@ def lipschitz_along_path(kernel_drifts: ArrayLike, param_drifts: ArrayLike) -> j
     if kd.shape != pd.shape:
         raise ValueError(f"kernel_drifts and param_drifts must have the same length; got "
                          f"{kd.shape[0]} and {pd.shape[0]}")
-    if _violated(lambda p, k: jnp.any(jnp.isfinite(k) & jnp.isfinite(p) & (p > 0)), pd, kd):
+    value = _path_lipschitz(kd, pd)
+    if _concrete_nan(value):
         raise ValueError("param_drifts must contain at least one finite positive drift")
+    return value
+
+
+@jax.jit
+def _path_lipschitz(kd: jax.Array, pd: jax.Array) -> jax.Array:
     ok = jnp.isfinite(kd) & jnp.isfinite(pd) & (pd > 0)
     ratios = jnp.where(ok, kd / jnp.where(ok, pd, 1.0), -jnp.inf)
     return jnp.where(jnp.any(ok), jnp.max(ratios), jnp.nan)
@@ -871,8 +888,14 @@ def kernel_distance(kernel1: ArrayLike, kernel2: ArrayLike) -> jax.Array:
     if k1.shape != k2.shape:
         raise ValueError(f"kernel1 and kernel2 must have the same shape; got {tuple(k1.shape)} "
                          f"and {tuple(k2.shape)}")
-    if _violated(lambda a, b: jnp.any(a != 0) & jnp.any(b != 0), k1, k2):
+    value = _kernel_distance(k1, k2)
+    if _concrete_nan(value):  # finite inputs: only a zero kernel gives NaN
         raise ValueError("kernel1 and kernel2 must be non-zero")
+    return value
+
+
+@jax.jit
+def _kernel_distance(k1: jax.Array, k2: jax.Array) -> jax.Array:
     return 1.0 - jnp.sum(k1 * k2) / (jnp.linalg.norm(k1) * jnp.linalg.norm(k2))
 
 
@@ -887,8 +910,14 @@ def kernel_target_alignment(kernel: ArrayLike, y: ArrayLike) -> jax.Array:
     """
     kernel = check_kernel("kernel", kernel)
     y = check_targets("y", y, kernel.shape[0])
-    if _violated(lambda k, v: jnp.any(k != 0) & jnp.any(v != 0), kernel, y):
+    value = _alignment(kernel, y)
+    if _concrete_nan(value):  # finite inputs: only a zero kernel or y gives NaN
         raise ValueError("kernel and y must be non-zero")
+    return value
+
+
+@jax.jit
+def _alignment(kernel: jax.Array, y: jax.Array) -> jax.Array:
     return y @ kernel @ y / (jnp.linalg.norm(kernel) * (y @ y))
 
 
