@@ -96,7 +96,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 from scipy import special
 
-from lplr_core._validation import check_array, check_real, check_targets, describe
+from lplr_core._validation import check_array, check_int, check_real, check_targets, describe
 from lplr_core.containment import path_length_bound
 from lplr_core.models import MLP
 from lplr_core.rates import sharp_rate_factor
@@ -904,8 +904,6 @@ def certified_target_scale(mlp: MLP, params0: Any, x: Any, y: Any, *,
     Returns:
       A :class:`TargetScale` (``scale = 0`` when :math:`\lambda_0` is not proved positive).
     """
-    from lplr_core._validation import check_int
-
     grid = check_int("grid", grid, minimum=4)
     tb = two_layer_bounds(mlp, params0, x)
     y64 = np.asarray(check_targets("y", y, tb.n), dtype=np.float64)

@@ -28,7 +28,10 @@ is noise (the loss, its gradient and the PL ratio lose their digits), so a fit
 of :math:`\log(L_t - L^*)` or a PL ratio means nothing there. The factor
 :math:`10^4` leaves four decimal digits of margin above
 :math:`\epsilon_{\rm mach}` for the accumulated error of a sum loss over the
-samples and of the recorded gradient. It is :data:`ROUND_OFF_FACTOR`.
+samples and of the recorded gradient. It is :data:`ROUND_OFF_FACTOR`. (The PL
+ratio of a single record has its own, finer rule, relative to :math:`L_t`
+itself: :func:`lplr_core.losses.pl_gap_floor`, below which the ratio is
+``NaN``; the floor here decides which records a *run's* summary reads.)
 
 **The stable window** is the records with step :math:`\ge t_0` (``stable_from``)
 up to, not including, the first record whose suboptimality is at or below the

@@ -278,6 +278,19 @@ def test_certificate_fails_for_real_labels_and_says_which_hypothesis():
     assert "NOT PROVED" in str(cert) and "failed" in cert._repr_html_()
 
 
+def test_with_targets_equals_building_the_bounds_again():
+    x, y = _data(n=10, d=6, seed=4)
+    mlp, p = _net("erf", "ntk", m=64, d=6, seed=4)
+    first = lb.two_layer_bounds(mlp, p, x, y)
+    y2 = 0.3 * np.asarray(y) + 0.1
+    swapped, fresh = first.with_targets(y2), lb.two_layer_bounds(mlp, p, x, y2)
+    assert swapped.loss0_upper == fresh.loss0_upper
+    np.testing.assert_array_equal(swapped.residual, fresh.residual)
+    assert swapped.smoothness(0.05) == fresh.smoothness(0.05)
+    assert first.loss0_upper != swapped.loss0_upper  # the original is not modified
+    assert first.with_targets(None).loss0_upper is None
+
+
 def test_target_scale_is_proved_and_ten_times_more_is_not():
     x, y = _data(n=10, d=6, seed=4)
     mlp, p = _net("erf", "ntk", m=256, d=6, seed=4)
