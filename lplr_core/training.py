@@ -792,12 +792,7 @@ def sgd(apply_fn: Callable, params: Any, x: Any, y: Any, *, step_size: float, st
     ``gradient_descent`` is the same runner with one batch of all ``n`` samples per step.
 
     Args:
-      apply_fn: ``apply_fn(params, x) -> (n,)``.
-      params: initial parameters :math:`\theta_0` (a pytree).
-      x: inputs ``(n, ...)``.
-      y: targets ``(n,)``.
-      step_size: :math:`\eta > 0` (a float or a 0-d array).
-      steps: number of steps :math:`T \ge 0`.
+      apply_fn, params, x, y, step_size, steps: as in :func:`gradient_descent`.
       batch_size: samples per step, ``1 <= batch_size <= n`` (drawn without replacement).
       key: a ``jax.random`` key or an int seed for the mini-batches.
       record_every, ntk_every, loss_star, ntk_method, blowup: as in

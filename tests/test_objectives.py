@@ -232,19 +232,8 @@ def test_rate_factor_best_step_by_brute_force():
     assert np.all(qs < 1) and np.all(qs >= 1 - mu / beta - 1e-12)
 
 
-def test_rate_factor_refuses_step_sizes_without_a_rate():
-    with pytest.raises(ValueError, match="step_size must be < 2/beta"):
-        rate_factor(0.5, 0.1, 4.0)
-    with pytest.raises(ValueError, match="step_size must be <= 1/beta"):
-        rate_factor(0.3, 0.1, 4.0, form="simple")
-    with pytest.raises(ValueError, match="mu must be <= beta"):
-        rate_factor(0.1, 5.0, 4.0)
-    with pytest.raises(ValueError, match="form"):
-        rate_factor(0.1, 0.1, 4.0, form="tight")
-    with pytest.raises(ValueError, match="step_size"):
-        rate_factor(-0.1, 0.1, 4.0)
-    with pytest.raises(TypeError, match="mu"):
-        rate_factor(0.1, "0.1", 4.0)
+# rate_factor's refusals (eta >= 2/beta, mu > beta, bad types) are tested in test_rates.py,
+# with the function's one home.
 
 
 def test_quadratic_asymptotic_rate_matches_a_long_run():
