@@ -58,7 +58,7 @@ from lplr_core._validation import (
 from lplr_core import tree_math
 from lplr_core.diagnostics import fit_linear_rate, lipschitz_along_path, lower_envelope
 from lplr_core.engine import descend, gd_step
-from lplr_core.losses import loss as _loss
+from lplr_core.losses import loss as squared_loss
 from lplr_core.losses import loss_and_grad, pl_gap_floor, pl_ratio_from_values
 from lplr_core.models import param_count
 from lplr_core.ntk import NTK_METHODS, kernel_fn
@@ -529,7 +529,7 @@ def _program(apply_fn, layout: _Layout, ntk_method: str | None, batch_size: int 
         nan = jnp.asarray(jnp.nan, dtype)
         scale = 1.0 if batch_size is None else x.shape[0] / batch_size  # unbiased SGD step
         # The blow-up threshold of gradient_descent_fn: L_t - L* > blowup * max(L_0 - L*, 1).
-        threshold = blowup * jnp.maximum(_loss(apply_fn, params0, x, y) - loss_star, 1.0)
+        threshold = blowup * jnp.maximum(squared_loss(apply_fn, params0, x, y) - loss_star, 1.0)
 
         # Below this bound on ||theta_t - theta_0||, the drift's sum of squares cannot overflow.
         drift_limit = 0.5 * jnp.sqrt(jnp.finfo(dtype).max)
