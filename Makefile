@@ -1,5 +1,6 @@
 # Two commands do everything on a fresh clone:
 #   make test   -- installs a local virtual environment and runs the whole test suite
+#   make test-core -- the same tests without the slow ones and without notebooks or browsers
 #   make book   -- vendors plotly.js + MathJax, builds the book into _build/html
 #   make student -- the same book without solutions (for a course), in _build/student
 #   make lab    -- JupyterLab (with jupyterlab-myst) on the notebooks, on 127.0.0.1
@@ -21,20 +22,35 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# The whole suite: core, viz and notebook guards; nbval over every notebook; chapter 1 in a real
-# JupyterLab; a fresh book build and student edition with warnings as errors; then the built sites
-# in a real browser.
-NBVAL := $(PY) -m pytest --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+# Compiled XLA programs persist in $(VENV)/jax-cache between runs (tests/conftest.py sets the
+# same for a bare `pytest tests`); exported here so that nbval's kernels share it too.
+JAX_CACHE := JAX_COMPILATION_CACHE_DIR=$(abspath $(VENV))/jax-cache \
+	JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=0
+PYTEST := $(JAX_CACHE) $(PY) -m pytest
+# pytest-xdist workers for the tests not marked slow (JOBS=0: one process). A test file stays on
+# one worker, so its module-scoped fixtures (whole runs, compiled programs) are built once.
+# (Not --dist loadgroup: with pytest 9.2 and xdist 3.8 its xdist_group marks are ignored.)
+JOBS   ?= 2
+SUITE  := tests --ignore=tests/browser --ignore=tests/jupyterlab
+XDIST  := -n $(JOBS) --dist loadfile
+
+# The whole suite: core, viz and notebook guards (in parallel; then the slow tests, alone, as
+# they time themselves); nbval over every notebook; chapter 1 in a real JupyterLab; a fresh book
+# build and student edition with warnings as errors; then the built sites in a real browser.
+NBVAL := $(PYTEST) --nbval notebooks --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 
 test: venv
-	$(PY) -m pytest tests --ignore=tests/browser --ignore=tests/jupyterlab
+	$(PYTEST) $(SUITE) -m "not slow" $(XDIST)
+	$(PYTEST) $(SUITE) -m slow
 	$(NBVAL)
 	$(PY) -m pytest tests/jupyterlab
 	$(MAKE) --no-print-directory book-clean book student
 	$(PY) -m pytest tests/browser
 
+# The suite without the slow tests (the full experiment re-run, the notebooks' Binder limits,
+# the NTK's infinite-width limit), in parallel: a few minutes.
 test-core: venv
-	$(PY) -m pytest tests --ignore=tests/browser --ignore=tests/jupyterlab -m "not slow"
+	$(PYTEST) $(SUITE) -m "not slow" $(XDIST)
 
 # A theory notebook in a real JupyterLab (Chromium): rendered MyST, Run All, the live panel's
 # sliders; screenshots in _build/jupyterlab (minutes).

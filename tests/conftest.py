@@ -1,11 +1,37 @@
-"""Shared test setup: float64 available everywhere; float32 tests cast explicitly."""
+"""Shared test setup: float64 available everywhere; float32 tests cast explicitly.
+
+Compiled programs persist between runs: XLA's persistent compilation cache lives in
+``<venv>/jax-cache`` (every program, however small or quick to compile), so a second run of
+the suite, of one test file or of nbval (``make test`` exports the same variables) loads its
+programs instead of compiling them again. Set ``JAX_COMPILATION_CACHE_DIR`` to use another
+folder, or ``JAX_ENABLE_COMPILATION_CACHE=false`` to compile everything afresh. Subprocesses
+started by the tests inherit the setting; tests that time a reader's fresh kernel remove it.
+The folder is pruned to ``CACHE_KEEP_BYTES`` once it grows past ``CACHE_MAX_BYTES``.
+"""
 
 import os
+import sys
+from pathlib import Path
+
+
+def _default_cache_dir() -> str:
+    """``<venv>/jax-cache`` inside a virtual environment, else nothing (no cache)."""
+    if sys.prefix == sys.base_prefix:
+        return ""
+    return str(Path(sys.prefix) / "jax-cache")
+
 
 # Two host devices so that sharded code paths can be compared with unsharded ones.
-# Must be set before JAX initializes its backends.
+# Must be set before JAX initializes its backends (and its config reads these variables).
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if _default_cache_dir():
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _default_cache_dir())
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+CACHE_MAX_BYTES = 2 * 1024 ** 3
+CACHE_KEEP_BYTES = 1024 ** 3
 
 import jax  # noqa: E402
 
@@ -13,6 +39,52 @@ jax.config.update("jax_enable_x64", True)
 
 
 import pytest  # noqa: E402
+
+
+def prune_compilation_cache(folder, max_bytes=CACHE_MAX_BYTES, keep_bytes=CACHE_KEEP_BYTES):
+    """Delete the least recently used entries of ``folder`` once it holds more than
+    ``max_bytes``, down to ``keep_bytes``. Returns the number of bytes deleted.
+
+    Another process reading an entry deleted under it just compiles the program again.
+    """
+    if not folder or not os.path.isdir(folder):
+        return 0
+    entries = []
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file():
+                st = entry.stat()
+                entries.append((max(st.st_atime, st.st_mtime), st.st_size, entry.path))
+        except FileNotFoundError:
+            continue
+    total = sum(size for _, size, _ in entries)
+    if total <= max_bytes:
+        return 0
+    deleted = 0
+    for _, size, path in sorted(entries):
+        if total - deleted <= keep_bytes:
+            break
+        try:
+            os.remove(path)
+            deleted += size
+        except FileNotFoundError:
+            pass
+    return deleted
+
+
+def pytest_configure(config):
+    # Once per run: in the controller, not in each pytest-xdist worker.
+    if hasattr(config, "workerinput") or not jax.config.jax_enable_compilation_cache:
+        return
+    prune_compilation_cache(jax.config.jax_compilation_cache_dir)
+
+
+def pytest_report_header(config):
+    folder = jax.config.jax_compilation_cache_dir
+    if not jax.config.jax_enable_compilation_cache or not folder:
+        return "jax compilation cache: off"
+    count = len(os.listdir(folder)) if os.path.isdir(folder) else 0
+    return f"jax compilation cache: {folder} ({count} entries at start)"
 
 
 def _hide_full_fashion(mp: pytest.MonkeyPatch, empty_dir) -> None:

@@ -133,8 +133,10 @@ def _peak_tree_rss(pid, stop, result):
 def test_default_path_fits_binder(path):
     """Fresh kernel, default settings: < 2 minutes and < 2 GiB (driver + kernel)."""
     # A reader's kernel: default settings, one JAX device (tests/conftest.py forces
-    # two host devices for the sharding tests; a notebook must not inherit that).
-    env = {k: v for k, v in os.environ.items() if k not in ("LPLR_FAST", "XLA_FLAGS")}
+    # two host devices for the sharding tests; a notebook must not inherit that), and
+    # nothing compiled yet (no persistent compilation cache, which tests/conftest.py sets).
+    env = {k: v for k, v in os.environ.items() if k not in ("LPLR_FAST", "XLA_FLAGS")
+           and not k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-c", _RUNNER, str(path), str(path.parent)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
