@@ -169,21 +169,32 @@ def _mlp_of(apply_fn: Any) -> MLP | None:
     return found if isinstance(found, MLP) else None
 
 
+_TRACER_ERRORS = (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError)
+
+
+def _concretely(check, *args, **kwargs):
+    """Run a validation ``check``; if it met a tracer because a *concrete* value is being
+    checked inside a trace (an array closed over by a jitted function), run it again with
+    its operations evaluated now. (Entering that mode on every call would cost ~0.1 ms
+    of op-by-op dispatch on the eager path.)"""
+    try:
+        return check(*args, **kwargs)
+    except _TRACER_ERRORS:
+        with jax.ensure_compile_time_eval():
+            return check(*args, **kwargs)
+
+
 def _check_params(params: Any) -> Any:
-    # Static checks always; finiteness on concrete leaves, evaluated now even inside a
-    # trace (a concrete pytree closed over by a jitted function).
-    with jax.ensure_compile_time_eval():
-        return check_params("params", params)
+    # Static checks always; finiteness on concrete leaves (even inside a trace).
+    return _concretely(check_params, "params", params)
 
 
 def _check_x(name: str, x: Any, ndim) -> jax.Array:
-    with jax.ensure_compile_time_eval():
-        return check_array(name, x, ndim=ndim)
+    return _concretely(check_array, name, x, ndim=ndim)
 
 
 def _check_square(name: str, kernel: Any) -> jax.Array:
-    with jax.ensure_compile_time_eval():
-        return check_kernel(name, kernel)
+    return _concretely(check_kernel, name, kernel)
 
 
 _check_kernel = check_kernel  # deprecated alias (diagnostics.py imported it from here)
@@ -688,27 +699,37 @@ def empirical_ntk_fn(apply_fn: Callable, method: NTKMethod = "auto", *,
       >>> jax.vmap(ntk, in_axes=(None, None, 0))(x, None, stacked).shape
       (2, 3, 3)
     """
+    config = _ntk_config(apply_fn, method, model, memory_budget, columns, shard)
+    validate = check_bool("validate", validate)
+
+    def ntk(x1: ArrayLike, x2: ArrayLike | None, params: PyTree) -> jax.Array:
+        return _ntk_call(config, validate, x1, x2, params)
+
+    return ntk
+
+
+def _ntk_config(apply_fn, method, model, memory_budget, columns, shard) -> tuple:
+    """The static arguments, checked once: (apply_fn, model given, model found, method,
+    memory_budget, columns, shard)."""
     check_callable("apply_fn", apply_fn)
     method = check_choice("method", method, NTK_METHODS)
     memory_budget = check_int("memory_budget", memory_budget, minimum=1)
     columns = check_int("columns", columns, minimum=1)
     if shard is not None:
         shard = check_bool("shard", shard)
-    validate = check_bool("validate", validate)
     found = structured_model_of(apply_fn, model)
     _require_structure(method, found, apply_fn)
+    return apply_fn, model, found, method, memory_budget, columns, shard
 
-    def ntk(x1: ArrayLike, x2: ArrayLike | None, params: PyTree) -> jax.Array:
-        if validate:
-            params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
-            if model is not None:
-                _check_model_params(model, params, x1)
-        return _empirical_ntk(apply_fn, found, method, memory_budget, columns, shard,
-                              params, x1, x2)
 
-    ntk.__doc__ = (f"Theta(x1, x2; params) of {describe(apply_fn)} by method={method!r} "
-                   "(see lplr_core.ntk.empirical_ntk_fn).")
-    return ntk
+def _ntk_call(config, validate, x1, x2, params):
+    apply_fn, model, found, method, memory_budget, columns, shard = config
+    if validate:
+        params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
+        if model is not None:
+            _check_model_params(model, params, x1)
+    return _empirical_ntk(apply_fn, found, method, memory_budget, columns, shard,
+                          params, x1, x2)
 
 
 def _empirical_ntk(apply_fn, model, method, memory_budget, columns, shard, params, x1, x2):
@@ -780,8 +801,8 @@ def empirical_ntk(apply_fn: Callable, params: PyTree, x1: ArrayLike,
       >>> bool(jnp.allclose(kernel, reference, rtol=1e-4, atol=1e-6))
       True
     """
-    return empirical_ntk_fn(apply_fn, method, model=model, memory_budget=memory_budget,
-                            columns=columns, shard=shard)(x1, x2, params)
+    config = _ntk_config(apply_fn, method, model, memory_budget, columns, shard)
+    return _ntk_call(config, True, x1, x2, params)
 
 
 def _local_kernel(apply_fn, model, method, memory_budget, columns, params, x1, x2):
@@ -832,6 +853,7 @@ def kernel_fn(apply_fn: Callable, method: NTKMethod = "auto", *, columns: int = 
     return kernel
 
 
+@jax.jit
 def _symmetrize(kernel):
     return 0.5 * (kernel + kernel.T)
 
