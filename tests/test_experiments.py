@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from lplr_core import experiments as ex
-from lplr_core.experiments._mlp import local_regime
+from lplr_core.experiments._mlp import CURVES, PER_RUN_SCALARS, local_regime, stack_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = ROOT / "data" / "results"
@@ -394,3 +394,22 @@ def test_cli_run_fast_and_report(tmp_path):
     assert "[full, seed 0]: missing" in report.stdout
     meta = json.loads((out_dir / "meta.json").read_text())
     assert meta["content_sha256"][:16] in report.stdout
+
+
+def test_stack_runs_pads_curves_and_collects_scalars():
+    def run(k, length):
+        out = {key: float(k) for key in PER_RUN_SCALARS}
+        out.update({key: np.arange(length, dtype=np.float32) + k for key in CURVES})
+        out.update(steps=np.arange(length), ntk_steps=np.arange(0, length, 2))
+        return out
+
+    stacked = stack_runs([run(0, 4), run(1, 2)])   # the second run diverged after 2 records
+    np.testing.assert_array_equal(stacked["steps"], np.arange(4))
+    for key in PER_RUN_SCALARS:
+        np.testing.assert_array_equal(stacked[key], [0.0, 1.0])
+    for key in CURVES:
+        assert stacked[key].dtype == np.float32 and stacked[key].shape == (2, 4)
+        np.testing.assert_array_equal(stacked[key][0], [0, 1, 2, 3])
+        np.testing.assert_array_equal(stacked[key][1], [1, 2, np.nan, np.nan])
+    with pytest.raises(ValueError, match="runs"):
+        stack_runs([])

@@ -14,8 +14,12 @@ interpolates); full-batch gradient descent with the diagnostics recorded by
 diagnostics of the paper's abstract in this book's operational form (NTK
 spectral gap :math:`\lambda_{\min}(\Theta_t)`, parameter drift, PL ratio and its
 lower envelope on the stable regime :math:`t \ge t_0`, suboptimality and its
-fitted linear rate), the certificate :math:`\hat\mu = \lambda_0 - \hat
-L_\Theta r` and the "stayed in the local regime" flag of :func:`local_regime`.
+fitted linear rate), the estimate :math:`\hat\mu = \lambda_0 - \hat
+L_\Theta r` and the "stayed in the local regime" flag of :func:`local_regime`,
+all read off the run by :func:`lplr_core.summary.summarize_run` (its stable
+window and round-off floor). The stored keys ``certificate`` and
+``certified_radius`` hold the *estimates* :math:`\hat\mu` and
+:math:`\lambda_0 / \hat L_\Theta` (names kept for the notebooks that read them).
 """
 
 from __future__ import annotations
@@ -25,15 +29,30 @@ from typing import Any
 import jax
 import numpy as np
 
-import lplr_core as lp
+from lplr_core import tree_math
 from lplr_core.data import binary_mnist
+from lplr_core.models import MLP, param_count
+from lplr_core.summary import summarize_run
+from lplr_core.training import gradient_descent
 
-__all__ = ["SETUP_KEYS", "check_config", "load_data", "diagnosed_run", "local_regime"]
+__all__ = ["SETUP_KEYS", "PER_RUN_SCALARS", "CURVES", "check_config", "load_data",
+           "diagnosed_run", "local_regime", "stack_runs"]
 
 #: Configuration keys every MLP experiment must define.
 SETUP_KEYS = ("digits", "n", "data_seed", "depth", "activation", "parameterization",
               "steps", "record_every", "ntk_every", "stable_from", "max_kernel_change",
               "lambda_min_fraction")
+
+
+#: The summary numbers of :func:`diagnosed_run`, one per run in a multi-run result.
+PER_RUN_SCALARS = ("param_count", "params0_norm", "diverged_at", "lambda0", "lambda_min_final",
+                   "lambda_min_path", "lambda_max0", "kernel_change", "lipschitz_hat", "radius",
+                   "certificate", "certified_radius", "final_drift", "final_relative_drift",
+                   "max_loss", "final_loss", "pl_envelope_min", "rate", "rate_r2", "local",
+                   "local_reason")
+#: The curves of :func:`diagnosed_run`, stacked as ``(runs, records)`` in a multi-run result.
+CURVES = ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio", "pl_envelope",
+          "lambda_min", "lambda_max", "kernel_drift")
 
 
 def check_config(config: dict, extra: tuple[str, ...] = ()) -> dict:
@@ -93,28 +112,25 @@ def local_regime(*, diverged: bool, loss: np.ndarray, lambda0: float, lambda_min
 def diagnosed_run(config: dict, x: jax.Array, y: jax.Array, *, width: int, step_size: float,
                   seed: int) -> dict[str, Any]:
     """Train one network and return its curves (float32) and summary numbers (float64)."""
-    mlp = lp.MLP((int(width),) * config["depth"], activation=config["activation"],
-                 parameterization=config["parameterization"])
+    mlp = MLP((int(width),) * config["depth"], activation=config["activation"],
+              parameterization=config["parameterization"])
     params0 = mlp.init(jax.random.PRNGKey(seed), x.shape[1], dtype="float64")
-    traj = lp.gradient_descent(mlp.apply, params0, x, y, step_size=float(step_size),
-                               steps=config["steps"], record_every=config["record_every"],
-                               ntk_every=config["ntk_every"])
+    traj = gradient_descent(mlp.apply, params0, x, y, step_size=float(step_size),
+                            steps=config["steps"], record_every=config["record_every"],
+                            ntk_every=config["ntk_every"])
     start = config["stable_from"] // config["record_every"]
-    envelope = traj.pl_envelope(start) if len(traj.pl_ratio) > start else np.array([np.nan])
-    envelope_min = float(np.nanmin(envelope)) if np.isfinite(envelope).any() else float("nan")
-    lipschitz = traj.lipschitz_estimate()
-    radius = float(np.nanmax(traj.drift))
-    try:
-        fit = traj.fit_rate(start=start)
-        rate, r2 = fit.rate, fit.r2
-    except ValueError:  # diverged or converged to round-off inside the window
-        rate, r2 = float("nan"), float("nan")
-    lambda_max0 = float(traj.lambda_max[0])
-    kernel_change = float(np.nanmax(traj.kernel_drift)) / lambda_max0
+    summary = summarize_run(traj, stable_from=config["stable_from"])
+    # the envelope curve runs to the end of the run; its minimum is the summary's (on the
+    # stable window, which ends at the round-off floor of lplr_core.summary)
+    envelope = (np.asarray(traj.pl_envelope(start), float) if len(traj.pl_ratio) > start
+                else np.array([np.nan]))
+    r2 = float("nan") if summary.rate_fit is None else summary.rate_fit.r2
+    lambda_max0 = summary.lambda_max0
+    kernel_change = summary.kernel_drift_max / lambda_max0
     flag, reason = local_regime(
-        diverged=traj.diverged, loss=traj.loss, lambda0=traj.lambda0,
-        lambda_min=traj.lambda_min, kernel_change=kernel_change, envelope_min=envelope_min,
-        max_kernel_change=config["max_kernel_change"],
+        diverged=traj.diverged, loss=traj.loss, lambda0=summary.lambda0,
+        lambda_min=traj.lambda_min, kernel_change=kernel_change,
+        envelope_min=summary.pl_envelope_min, max_kernel_change=config["max_kernel_change"],
         lambda_min_fraction=config["lambda_min_fraction"])
     f32 = np.float32
     return {
@@ -129,25 +145,48 @@ def diagnosed_run(config: dict, x: jax.Array, y: jax.Array, *, width: int, step_
         "lambda_min": traj.lambda_min.astype(f32),
         "lambda_max": traj.lambda_max.astype(f32),
         "kernel_drift": traj.kernel_drift.astype(f32),
-        "param_count": lp.param_count(params0),
-        "params0_norm": float(lp.tree_norm(params0)),
+        "param_count": param_count(params0),
+        "params0_norm": float(tree_math.norm(params0)),
         "diverged_at": -1 if traj.diverged_at is None else int(traj.diverged_at),
-        "lambda0": traj.lambda0,
+        "lambda0": summary.lambda0,
         "lambda_min_final": float(traj.lambda_min[-1]),
-        "lambda_min_path": float(np.nanmin(traj.lambda_min)),
+        "lambda_min_path": summary.lambda_min_path,
         "lambda_max0": lambda_max0,
         "kernel_change": kernel_change,
-        "lipschitz_hat": lipschitz,
-        "radius": radius,
-        "certificate": float(lp.certificate(traj.lambda0, lipschitz, radius)),
-        "certified_radius": float(lp.certified_radius(traj.lambda0, lipschitz)),
-        "final_drift": float(traj.drift[-1]),
-        "final_relative_drift": float(traj.relative_drift[-1]),
+        "lipschitz_hat": summary.lipschitz_hat,
+        "radius": summary.radius,
+        # estimates (mu_hat and lambda0 / L_hat); the stored names are kept for the readers
+        "certificate": summary.mu_hat,
+        "certified_radius": summary.radius_hat,
+        "final_drift": summary.final_drift,
+        "final_relative_drift": summary.final_relative_drift,
         "max_loss": float(np.nanmax(traj.loss)),
-        "final_loss": float(traj.loss[-1]),
-        "pl_envelope_min": envelope_min,
-        "rate": rate,
+        "final_loss": summary.loss_final,
+        "pl_envelope_min": summary.pl_envelope_min,
+        "rate": summary.rate_hat,
         "rate_r2": r2,
         "local": bool(flag),
         "local_reason": reason,
     }
+
+
+def stack_runs(runs: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The :func:`diagnosed_run` results of several runs as one flat result dict.
+
+    ``steps`` and ``ntk_steps`` are the first run's; every name of
+    :data:`PER_RUN_SCALARS` becomes an array with one entry per run, and every
+    curve of :data:`CURVES` a float32 ``(runs, records)`` array padded with
+    ``NaN`` (a diverged run has fewer records).
+    """
+    if not runs:
+        raise ValueError("runs must hold at least one diagnosed_run result; got []")
+    out = {"steps": runs[0]["steps"], "ntk_steps": runs[0]["ntk_steps"]}
+    for key in PER_RUN_SCALARS:
+        out[key] = np.asarray([r[key] for r in runs])
+    for key in CURVES:
+        length = max(len(r[key]) for r in runs)
+        stacked = np.full((len(runs), length), np.nan, np.float32)
+        for i, r in enumerate(runs):
+            stacked[i, :len(r[key])] = r[key]
+        out[key] = stacked
+    return out

@@ -30,8 +30,9 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-import lplr_core as lp
-from lplr_core.experiments._mlp import check_config, diagnosed_run, load_data
+from lplr_core.diagnostics import smoothness
+from lplr_core.experiments._mlp import check_config, diagnosed_run, load_data, stack_runs
+from lplr_core.models import MLP
 
 NAME = "erf_ntk"
 DESCRIPTION = ("erf MLP in the NTK parameterization on binary MNIST, widths 64..2048 at one "
@@ -51,21 +52,13 @@ FULL = {
 FAST = {**FULL, "n": 32, "widths": [16, 32, 64], "steps": 200, "stable_from": 50,
         "smoothness_iters": 20}
 
-_PER_RUN_SCALARS = ("param_count", "params0_norm", "diverged_at", "lambda0", "lambda_min_final",
-                    "lambda_min_path", "lambda_max0", "kernel_change", "lipschitz_hat", "radius",
-                    "certificate", "certified_radius", "final_drift", "final_relative_drift",
-                    "max_loss", "final_loss", "pl_envelope_min", "rate", "rate_r2", "local",
-                    "local_reason")
-_CURVES = ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio", "pl_envelope",
-           "lambda_min", "lambda_max", "kernel_drift")
-
 
 def _sharpness(config: dict, x, y, width: int, seed: int) -> float:
     """:math:`\\|\\nabla^2 L(\\theta_0)\\|` of the network ``diagnosed_run`` trains (same init)."""
-    mlp = lp.MLP((int(width),) * config["depth"], activation=config["activation"],
-                 parameterization=config["parameterization"])
+    mlp = MLP((int(width),) * config["depth"], activation=config["activation"],
+              parameterization=config["parameterization"])
     params0 = mlp.init(jax.random.PRNGKey(seed), x.shape[1], dtype="float64")
-    return float(lp.smoothness(mlp.apply, params0, x, y, iters=config["smoothness_iters"]))
+    return float(smoothness(mlp.apply, params0, x, y, iters=config["smoothness_iters"]))
 
 
 def run(config: dict, *, seed: int = 0, progress=None) -> dict:
@@ -85,15 +78,7 @@ def run(config: dict, *, seed: int = 0, progress=None) -> dict:
     out = {"width": np.asarray(widths, np.int32),
            "step_size": np.full(len(widths), eta),
            "beta0": np.asarray(betas, np.float64),
-           "steps": runs[0]["steps"], "ntk_steps": runs[0]["ntk_steps"]}
-    for key in _PER_RUN_SCALARS:
-        out[key] = np.asarray([r[key] for r in runs])
-    for key in _CURVES:
-        length = max(len(r[key]) for r in runs)
-        stacked = np.full((len(runs), length), np.nan, np.float32)
-        for i, r in enumerate(runs):
-            stacked[i, :len(r[key])] = r[key]
-        out[key] = stacked
+           **stack_runs(runs)}
     return out
 
 

@@ -15,7 +15,8 @@ the configuration below is ours, not the paper's):
   (:func:`lplr_core.diagnostics.fit_linear_rate` on :math:`t \ge t_0`);
 
 plus :math:`\lambda_0`, the path estimate :math:`\hat L_\Theta` and the
-certificate :math:`\hat\mu = \lambda_0 - \hat L_\Theta r` with :math:`r = \max_t d_t`.
+estimate :math:`\hat\mu = \lambda_0 - \hat L_\Theta r` with :math:`r = \max_t d_t` (stored as
+``certificate``: an estimate, not a proof).
 """
 
 from __future__ import annotations
@@ -66,8 +67,9 @@ def summarize(results: dict) -> str:
                                    f"{results['final_relative_drift']:.4g}"),
         ("PL envelope on t >= t0", f"{results['pl_envelope_min']:.4g}"),
         ("fitted rate q (R^2)", f"{results['rate']:.6g} ({results['rate_r2']:.3g})"),
-        ("L_hat_Theta, r, certificate", f"{results['lipschitz_hat']:.4g}, "
-                                        f"{results['radius']:.4g}, {results['certificate']:.4g}"),
+        ("L_hat_Theta, r, mu_hat (estimate)",
+         f"{results['lipschitz_hat']:.4g}, {results['radius']:.4g}, "
+         f"{results['certificate']:.4g}"),
         ("final loss", f"{results['final_loss']:.4g}"),
         ("stayed local", f"{bool(results['local'])} ({results['local_reason']})"),
     ]

@@ -21,7 +21,7 @@ numbers. The reduced step is the fixed one divided by 8.
 
 Per run: final drift (absolute and relative), PL-ratio envelope on
 :math:`t \ge t_0`, :math:`\lambda_{\min}` initial, final and along the path,
-fitted rate, kernel change, certificate, and the local-regime flag of
+fitted rate, kernel change, the estimate mu_hat, and the local-regime flag of
 :func:`lplr_core.experiments._mlp.local_regime`. Curves are stacked as
 ``(runs, records)`` arrays (``NaN`` after a divergence).
 """
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lplr_core.experiments._mlp import check_config, diagnosed_run, load_data
+from lplr_core.experiments._mlp import check_config, diagnosed_run, load_data, stack_runs
 
 NAME = "width_ablation"
 DESCRIPTION = ("Width ablation (64..1024) at a fixed step, plus a reduced step for the widest: "
@@ -53,14 +53,6 @@ FULL = {
 FAST = {**FULL, "n": 32, "widths": [16, 32, 64], "steps": 200, "record_every": 5,
         "ntk_every": 50, "stable_from": 50}
 
-_PER_RUN_SCALARS = ("param_count", "params0_norm", "diverged_at", "lambda0", "lambda_min_final",
-                    "lambda_min_path", "lambda_max0", "kernel_change", "lipschitz_hat", "radius",
-                    "certificate", "certified_radius", "final_drift", "final_relative_drift",
-                    "max_loss", "final_loss", "pl_envelope_min", "rate", "rate_r2", "local",
-                    "local_reason")
-_CURVES = ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio", "pl_envelope",
-           "lambda_min", "lambda_max", "kernel_drift")
-
 
 def run(config: dict, *, seed: int = 0, progress=None) -> dict:
     """All runs of the ablation (seed = the networks' initialization seed)."""
@@ -79,15 +71,7 @@ def run(config: dict, *, seed: int = 0, progress=None) -> dict:
     out = {"width": np.asarray([w for w, _ in plan], np.int32),
            "step_size": np.asarray([e for _, e in plan], np.float64),
            "reduced": np.asarray([False] * len(widths) + [True]),
-           "steps": runs[0]["steps"], "ntk_steps": runs[0]["ntk_steps"]}
-    for key in _PER_RUN_SCALARS:
-        out[key] = np.asarray([r[key] for r in runs])
-    for key in _CURVES:
-        length = max(len(r[key]) for r in runs)
-        stacked = np.full((len(runs), length), np.nan, np.float32)
-        for i, r in enumerate(runs):
-            stacked[i, :len(r[key])] = r[key]
-        out[key] = stacked
+           **stack_runs(runs)}
     return out
 
 
