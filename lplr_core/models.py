@@ -409,6 +409,15 @@ class CNN(_ConvBase):
     pooling and a dense read-out to one output. Parameterizations and
     initialization follow :class:`MLP`, with a convolution's fan-in equal to
     ``kernel_size**2 * C_in``.
+
+    Args:
+      channels: output channels of each convolution (one 2x2 pooling each).
+      image_shape: ``(H, W, C)`` of the inputs.
+      activation: a name in :data:`ACTIVATION_NAMES`.
+      parameterization: ``"ntk"`` or ``"standard"``.
+      kernel_size: the convolutions' spatial size.
+      w_std: :math:`\sigma_w > 0`.
+      b_std: :math:`\sigma_b \ge 0`.
     """
 
     def __init__(self, channels: Any = (8, 16), image_shape: Any = (28, 28, 1),
@@ -468,6 +477,17 @@ class ResNetCNN(_ConvBase):
     forward variance constant across blocks), a 2x2 average pooling after every
     ``pool_every`` blocks, global average pooling and a dense read-out.
     Parameterizations and initialization follow :class:`MLP`.
+
+    Args:
+      channels: channels of every convolution.
+      blocks: number of residual blocks.
+      image_shape: ``(H, W, C)`` of the inputs.
+      activation: a name in :data:`ACTIVATION_NAMES`.
+      parameterization: ``"ntk"`` or ``"standard"``.
+      kernel_size: the convolutions' spatial size.
+      pool_every: a 2x2 average pooling after every ``pool_every`` blocks.
+      w_std: :math:`\sigma_w > 0`.
+      b_std: :math:`\sigma_b \ge 0`.
     """
 
     def __init__(self, channels: int = 16, blocks: int = 2, image_shape: Any = (28, 28, 1),
