@@ -304,7 +304,9 @@ class MLP:
         pre, _ = self.forward(params, x)
         return pre[-1][:, 0]
 
-    __call__ = apply
+    def __call__(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """``self.apply(params, x)`` (a subclass's own ``apply`` when it overrides it)."""
+        return self.apply(params, x)
 
 
 def _conv(x, w, scale):
@@ -466,7 +468,9 @@ class CNN(_ConvBase):
         z = z.mean(axis=(1, 2))
         return self.dense_layer(params[-1], z)[:, 0]
 
-    __call__ = apply
+    def __call__(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """``self.apply(params, x)`` (a subclass's own ``apply`` when it overrides it)."""
+        return self.apply(params, x)
 
 
 class ResNetCNN(_ConvBase):
@@ -552,7 +556,9 @@ class ResNetCNN(_ConvBase):
         z = phi(z).mean(axis=(1, 2))
         return self.dense_layer(params["head"], z)[:, 0]
 
-    __call__ = apply
+    def __call__(self, params: PyTree, x: ArrayLike) -> jax.Array:
+        """``self.apply(params, x)`` (a subclass's own ``apply`` when it overrides it)."""
+        return self.apply(params, x)
 
 
 #: The models of this module (those with a structured NTK rule in :mod:`lplr_core.ntk`).
@@ -598,7 +604,9 @@ def model_of(apply_fn: Any) -> Model | None:
     fn = apply_fn
     for _ in range(_UNWRAP_LIMIT):
         if isinstance(fn, _MODEL_CLASSES):
-            return fn if _own_apply(fn, type(fn).__call__) else None
+            own = _own_apply(fn, type(fn).apply) and any(
+                type(fn).__call__ is cls.__call__ for cls in _MODEL_CLASSES)
+            return fn if own else None
         declared = getattr(fn, "model", None)
         if isinstance(declared, _MODEL_CLASSES):
             return declared

@@ -238,11 +238,13 @@ def test_dispatch_for_conv_models_and_overrides():
             return 2.0 * MLP.apply(self, params, x)
 
     doubled = Doubled((4,))
-    assert model_of(doubled.apply) is None
+    assert model_of(doubled.apply) is None and model_of(doubled) is None
     params = doubled.init(0, D, dtype=F64)
     x = _x(3, D, 13)
-    _close(ntk.empirical_ntk(doubled.apply, params, x, shard=False),
-           reference_ntk(doubled.apply, params, x))
+    _close(doubled(params, x), 2.0 * MLP((4,)).apply(params, x))   # calling it is its apply
+    for fn in (doubled.apply, doubled):
+        _close(ntk.empirical_ntk(fn, params, x, shard=False),
+               reference_ntk(doubled.apply, params, x))
     with pytest.raises(TypeError, match="model"):
         ntk.empirical_ntk(user_fn, user_init(0), x, model="mlp")
     with pytest.raises(ValueError, match="model"):
