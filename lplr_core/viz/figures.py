@@ -48,6 +48,7 @@ __all__ = [
     "TEMPLATE_NAME",
     "div_id",
     "figure_bundle",
+    "in_colab",
     "power_law_guide",
     "sequential_colors",
     "show",
@@ -112,7 +113,8 @@ def _hash_id(fig: go.Figure) -> str:
     return f"lplr-fig-{digest[:12]}"
 
 
-def _in_colab() -> bool:
+def in_colab() -> bool:
+    """True inside Google Colab, whose output frames need plotly.js from its CDN."""
     return "google.colab" in sys.modules
 
 
@@ -154,7 +156,7 @@ def show(fig: go.Figure) -> None:
     count = _SHOWN.get(base, 0) + 1
     _SHOWN[base] = count
     ident = base if count == 1 else f"{base}-{count}"
-    display(figure_bundle(fig, div_id=ident, include_plotlyjs="cdn" if _in_colab() else False),
+    display(figure_bundle(fig, div_id=ident, include_plotlyjs="cdn" if in_colab() else False),
             raw=True)
 
 

@@ -48,7 +48,7 @@ import ipywidgets as widgets
 import plotly.graph_objects as go
 from IPython.display import display
 
-from lplr_core.viz.figures import PLOTLY_MIMETYPE, _in_colab, figure_bundle
+from lplr_core.viz.figures import PLOTLY_MIMETYPE, in_colab, figure_bundle
 
 __all__ = ["LivePanel", "dropdown", "int_slider", "live_panel", "options_slider"]
 
@@ -92,7 +92,7 @@ def _bundles(item: Any) -> list[dict[str, Any]]:
     if item is None:
         return []
     if isinstance(item, go.Figure):
-        return [figure_bundle(item, include_plotlyjs="cdn" if _in_colab() else False)]
+        return [figure_bundle(item, include_plotlyjs="cdn" if in_colab() else False)]
     if isinstance(item, str):
         return [{"text/html": f"<pre style='margin:0.3em 0'>{html.escape(item)}</pre>",
                  "text/plain": item}]
