@@ -270,7 +270,7 @@ def test_make_branch_commits_the_stripped_notebooks_and_what_running_them_needs(
     files = _branch_files(branch)
     assert {f"notebooks/{p.name}" for p in NOTEBOOKS} <= set(files)
     for needed in (".binder/requirements.txt", ".binder/runtime.txt", "pyproject.toml",
-                   "requirements.txt", "lplr_core/__init__.py", "data/mnist_digits.npz",
+                   "requirements.txt", "lplr_core/__init__.py", "lplr_core/data/files/mnist_digits.npz",
                    "README.md"):
         assert needed in files, needed
     assert not any(n.startswith(("book/", "tests/", "_build/")) or "__pycache__" in n
