@@ -43,10 +43,12 @@ from lplr_core import tree_math
 from lplr_core._validation import (
     check_array,
     check_int,
+    check_loss_pair,
     check_model_data,
     check_params,
     check_real,
     check_same_structure,
+    check_step_grid,
     is_concrete,
 )
 from lplr_core.engine import gd_step
@@ -322,19 +324,11 @@ def sublinear_bound(loss0: float, step_size: float, c: float, distance0: float, 
     Returns:
       The bound at each step, an array.
     """
-    loss0 = check_real("loss0", loss0)
-    loss_star = check_real("loss_star", loss_star, minimum=0.0)
-    if loss0 < loss_star:
-        raise ValueError(f"loss0 must be >= loss_star={loss_star}; got {loss0}")
+    loss0, loss_star = check_loss_pair(loss0, loss_star)
     step_size = check_real("step_size", step_size, minimum=0.0, strict_min=True)
     c = check_real("c", c, minimum=0.0, strict_min=True)
     distance0 = check_real("distance0", distance0, minimum=0.0)
-    if np.ndim(steps) == 0:
-        t = np.arange(check_int("steps", steps, minimum=0) + 1, dtype=float)
-    else:
-        t = np.asarray(check_array("steps", steps, ndim=1), float)
-        if (t < 0).any():
-            raise ValueError(f"steps must be >= 0; got min {t.min()}")
+    t = check_step_grid("steps", steps)
     a = _descent_constant(step_size, beta)
     slack = step_size / a
     return (distance0 ** 2 + slack * (loss0 - loss_star)) / (2.0 * step_size * c * t + slack)
@@ -417,12 +411,7 @@ def quartic_gd_bounds(theta0: float, step_size: float, steps: Any) -> tuple[np.n
     limit = 1.0 / (12.0 * theta0 ** 2)
     if step_size > limit:
         raise ValueError(f"step_size must be <= 1/(12 theta0^2) = {limit:.6g}; got {step_size}")
-    if np.ndim(steps) == 0:
-        t = np.arange(check_int("steps", steps, minimum=0) + 1, dtype=float)
-    else:
-        t = np.asarray(check_array("steps", steps, ndim=1), float)
-        if (t < 0).any():
-            raise ValueError(f"steps must be >= 0; got min {t.min()}")
+    t = check_step_grid("steps", steps)
     inv0 = 1.0 / theta0 ** 2
     return (inv0 + 15.0 * step_size * t) ** -2.0, (inv0 + 8.0 * step_size * t) ** -2.0
 
