@@ -60,7 +60,7 @@ Parameterization = Literal["ntk", "standard"]
 
 #: The activation names as a tuple, in the order of :data:`Activation`.
 ACTIVATION_NAMES: tuple[str, ...] = get_args(Activation)
-#: The parameterization names as a tuple: ``("ntk", "standard")``.
+#: The parameterization names, in the order of :data:`Parameterization`.
 PARAMETERIZATIONS: tuple[str, ...] = get_args(Parameterization)
 
 _ACTIVATION_FUNCTIONS = {

@@ -135,7 +135,7 @@ __all__ = [
 
 #: The NTK methods (a ``Literal`` type for annotations); see the module docstring.
 NTKMethod = Literal["auto", "jacobian", "ntvp", "structured"]
-#: The NTK method names as a tuple: ``("auto", "jacobian", "ntvp", "structured")``.
+#: The NTK method names, in the order of :data:`NTKMethod`.
 NTK_METHODS: tuple[str, ...] = get_args(NTKMethod)
 #: Bytes allowed for one block of per-sample gradients (``"jacobian"``): 1 GiB.
 DEFAULT_MEMORY_BUDGET = 1 << 30
