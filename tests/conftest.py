@@ -126,7 +126,7 @@ def full_fashion_mnist():
     """Skip unless the full Fashion-MNIST IDX files are on this machine.
 
     Nothing the suite needs comes from them: the book's samples come from the
-    shipped subset (data/fashion_mnist_subset.npz). Tests using this fixture
+    shipped subset (lplr_core/data/files/fashion_mnist_subset.npz). Tests using this fixture
     compare that subset with the official files, or use samples it does not cover.
     """
     from lplr_core import data

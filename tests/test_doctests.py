@@ -11,7 +11,8 @@ import pytest
 # The modules whose examples are part of the suite (those that exist).
 MODULES = ("lplr_core", "lplr_core.tree_math", "lplr_core.rates", "lplr_core.ntk",
            "lplr_core.models", "lplr_core.diagnostics", "lplr_core.losses", "lplr_core.training",
-           "lplr_core.summary", "lplr_core.bounds", "lplr_core.check")
+           "lplr_core.summary", "lplr_core.bounds", "lplr_core.check", "lplr_core.engine",
+           "lplr_core.lqcr", "lplr_core.data")
 
 # The issue asks for runnable examples on (at least) the ten most used functions.
 MIN_PUBLIC_WITH_EXAMPLES = 10
