@@ -27,23 +27,36 @@ def test_a_compiled_program_is_stored_and_then_loaded_from_the_cache():
         if event.startswith("/jax/compilation_cache/"):
             events.append(event.rsplit("/", 1)[-1])
 
-    # A program no earlier run has compiled: its constant is new.
-    const = float(uuid.uuid4().int % 10**6) + 0.5
+    # A program no earlier run has compiled: its constant is new, and so is its name, which
+    # names its cache entries (other xdist workers write to the same folder meanwhile).
+    tag = uuid.uuid4().hex[:12]
+    const = float(int(tag, 16) % 10**6) + 0.5
     x = jnp.arange(3.0)
     expected = jnp.sin(x) * const
+
+    def program():
+        def f(v):
+            return jnp.sin(v) * const
+        f.__name__ = f.__qualname__ = f"probe_{tag}"
+        return jax.jit(f)
+
+    def mine():
+        return {name for name in _entries(folder) if f"probe_{tag}" in name}
+
     jax.monitoring.register_event_listener(listen)
     try:
-        before = _entries(folder)
-        assert jnp.allclose(jax.jit(lambda v: jnp.sin(v) * const)(x), expected)
-        written = _entries(folder) - before
-        assert any(name.startswith("jit_") for name in written), written
+        assert not mine()
+        events.clear()
+        first = program()(x)
         assert "cache_misses" in events and "cache_hits" not in events, events
+        written = mine()
+        assert len(written) == 1, written
         # The same program traced afresh (a new function object): read back, not written again.
         events.clear()
-        after = _entries(folder)
-        assert jnp.allclose(jax.jit(lambda v: jnp.sin(v) * const)(x), expected)
+        second = program()(x)
         assert "cache_hits" in events and "cache_misses" not in events, events
-        assert _entries(folder) == after
+        assert mine() == written
+        assert jnp.allclose(first, expected) and jnp.allclose(second, expected)
     finally:
         jax.monitoring.unregister_event_listener(listen)
 
