@@ -73,12 +73,14 @@ class RunSummary(NamedTuple):
       lambda_min_path: :math:`\min_t \lambda_{\min}(\Theta_t)` over the NTK records.
       kernel_drift_max: :math:`\max_t \|\Theta_t - \Theta_0\|_{op}`.
       loss_star: :math:`L^*`.
-      loss0, loss_final: the first and the last (finite) recorded loss.
+      loss0: the first recorded loss.
+      loss_final: the last finite recorded loss.
       diverged_at: the flagged step, or ``None`` (the trajectory's).
       divergence: the reason of the flag, or ``None`` (the trajectory's).
       max_drift: :math:`\max_t d_t = \max_t \|\theta_t - \theta_0\|`.
       max_relative_drift: :math:`\max_t d_t / \|\theta_0\|`.
-      final_drift, final_relative_drift: the last recorded drift, absolute and relative.
+      final_drift: the last recorded drift :math:`d_T`.
+      final_relative_drift: the last recorded relative drift :math:`d_T / \|\theta_0\|`.
       radius: the radius :math:`r` of :math:`\hat\mu`: the given one, else ``max_drift``.
       radius_given: whether ``radius`` was given (else it is the smallest ball
         holding the path).
