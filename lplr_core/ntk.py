@@ -197,9 +197,6 @@ def _check_square(name: str, kernel: Any) -> jax.Array:
     return _concretely(check_kernel, name, kernel)
 
 
-_check_kernel = check_kernel  # deprecated alias (diagnostics.py imported it from here)
-
-
 def _check_inputs(apply_fn, params, x1, x2):
     params = _check_params(params)
     x1 = _check_x("x1", x1, (2, 3, 4))

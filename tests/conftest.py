@@ -130,10 +130,11 @@ def full_fashion_mnist():
     compare that subset with the official files, or use samples it does not cover.
     """
     from lplr_core import data
+    from lplr_core.data._fashion import fashion_paths
 
     try:
         for split in ("train", "test"):
-            data._fashion_paths(split, None, False)
+            fashion_paths(split, None, False)
     except data.DataUnavailableError as exc:
         pytest.skip(f"the full Fashion-MNIST is absent (optional: apt-get install "
                     f"dataset-fashion-mnist, or lplr_core.data.download('fashion_mnist')): {exc}")

@@ -84,7 +84,7 @@ from __future__ import annotations
 
 from . import _cifar, _fashion, _mnist
 from ._cifar import cifar10_subset
-from ._fashion import fashion_mnist, fashion_paths, load_shipped_fashion_mnist
+from ._fashion import fashion_mnist, load_shipped_fashion_mnist
 from ._files import (
     DataIntegrityError,
     DataUnavailableError,
@@ -154,8 +154,3 @@ for _name in __all__:
     if getattr(_obj, "__module__", "").startswith(__name__ + "._"):
         _obj.__module__ = __name__
 del _name, _obj
-
-# For tests/conftest.py (which asks whether the full Fashion-MNIST is on this machine):
-# the name it used before this module became a package.
-_fashion_paths = fashion_paths
-del fashion_paths
