@@ -181,9 +181,14 @@ def test_tagged_solution_cells_are_removed():
 # ------------------------------------------------------------------ launch buttons
 
 URL = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+# The notebooks' former first cell (a clone onto sys.path): pages and old copies may have it.
 FIRST_CELL = ('import subprocess\nrepository = "{url}"\n'
               'subprocess.run(["git", "clone", "--depth", "1", repository, "lplr-companion"],\n'
               '               check=True)\n')
+# The notebooks' first cell today: pip installs the core from the repository.
+PIP_CELL = ('import os, subprocess, sys\nrepository = "{url}"\n'
+            'source = os.environ.get("LPLR_CORE_SOURCE", f"git+{{repository}}")\n'
+            'subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", source], check=True)\n')
 
 
 def test_repository_url_must_be_a_github_repository():
@@ -224,16 +229,27 @@ def test_pin_branch_pins_every_form_of_fetch_and_nothing_else():
     assert pin_branch(f"pip install git+{url}", url) == f"pip install git+{url}@student"
     assert (pin_branch(f"pip install git+{url}.git#egg=p", url)
             == f"pip install git+{url}.git@student#egg=p")
+    pip_cell = PIP_CELL.format(url=url)
+    pinned = pin_branch(pip_cell, url)
+    assert pinned == pip_cell.replace('f"git+{repository}"', 'f"git+{repository}@student"')
+    assert pin_branch(pinned, url) == pinned                   # pinning twice changes nothing
+    assert pin_branch(pip_cell, url, "spring-2027").count('f"git+{repository}@spring-2027"') == 1
     for unchanged in (f"!git clone https://github.com/other/x", f"pip install git+{url}@v1",
-                      f"!git clone --branch student {url}", "clone the repository"):
+                      f"!git clone --branch student {url}", "clone the repository",
+                      pip_cell.replace('git+{repository}"', 'git+{repository}@v1"'),
+                      PIP_CELL.format(url="https://github.com/other/x")):
         assert pin_branch(unchanged, url) == unchanged
 
 
 def test_pin_notebook_refuses_a_fetch_it_cannot_pin():
     url = "https://github.com/o/r"
-    nb = _nb(("code", FIRST_CELL.format(url=url)), ("md", f"See {url}."))
+    nb = _nb(("code", FIRST_CELL.format(url=url)), ("md", f"See {url}."),
+             ("code", PIP_CELL.format(url=url)))
     pin_notebook(nb, url, where="nb.ipynb")
     assert '"--branch", "student"' in nb.cells[0].source and nb.cells[1].source == f"See {url}."
+    assert 'f"git+{repository}@student"' in nb.cells[2].source
+    assert _fetches_branch(nb.cells[2].source, url, "student")
+    assert not _fetches_branch(PIP_CELL.format(url=url), url, "student")
     bad = _nb(("code", f'import urllib.request\n'
                        f'urllib.request.urlretrieve("{url}/archive/main.zip")'))
     with pytest.raises(ValueError, match=r"nb.ipynb, cell 0: .* cannot be pinned"):
@@ -241,10 +257,16 @@ def test_pin_notebook_refuses_a_fetch_it_cannot_pin():
 
 
 def _fetches_branch(source, url, branch):
-    """Every clone (shell or list form) and every pip ``git+url`` in ``source`` names ``branch``."""
+    """Every clone (shell or list form) and every pip ``git+url`` in ``source`` names ``branch``.
+
+    pip's source is the literal ``git+URL`` or, in the notebooks' first cell, the f-string
+    ``f"git+{name}"`` where ``name = "URL"`` (its ref, if any, follows ``}``).
+    """
     import re
     clones = [line for line in source.splitlines() if "clone" in line]
     pips = re.findall(rf"git\+{re.escape(url)}(?:\.git)?(@[\w./-]+)?", source)
+    for name in re.findall(rf"""(\w+)\s*=\s*["']{re.escape(url)}["']""", source):
+        pips += re.findall(rf"""f["']git\+\{{{name}\}}(@[\w./-]+)?["']""", source)
     return bool(clones or pips) and all(
         f'"--branch", "{branch}"' in line or f"--branch {branch}" in line for line in clones
     ) and all(ref == f"@{branch}" for ref in pips)

@@ -16,8 +16,9 @@ running them needs (``lplr_core/``, ``data/``, ``.binder/``, ``pyproject.toml``,
 ``requirements.txt``) and a generated README -- no book sources, no solutions. Publishing
 it is one command (``git -C _build/student/branch push --force <repository.url> student``),
 documented on the instructors page; nothing here touches the network. The notebooks' first
-cell fetches the repository when the core is missing (Colab): in the student copies that
-fetch is pinned to the ``student`` branch, so a student never clones the solutions either.
+cell installs the core with pip from the repository when it is missing (Colab): in the
+student copies pip's source is pinned to the ``student`` branch
+(``f"git+{repository}@student"``), so a student never fetches the solutions either.
 
 What counts as a solution (the two forms sphinx-exercise supports):
 
@@ -232,19 +233,26 @@ def student_config(config: dict, branch: str = STUDENT_BRANCH,
 # How a notebook's first cell or a page fetches the repository, and the same pinned to a branch.
 _CLONE_LIST = re.compile(r'(\[\s*"git"\s*,\s*"clone"\s*,)(?!\s*"--branch")')
 _CLONE_SHELL = r"(\bgit clone)(?! --branch)(?=[ \t][^\n]*{url})"   # only clones of the repository
+# The notebooks' first cell: ``repository = "URL"`` then pip's source ``f"git+{repository}"``.
+_URL_VARIABLE = r"""\b(?P<name>[A-Za-z_]\w*)\s*=\s*(?P<quote>["']){url}(?P=quote)"""
+_PIP_FSTRING = r"""(\bf(?P<quote>["'])git\+\{{{name}\}})(?=(?P=quote))"""
 
 
 def pin_branch(text: str, url: str, branch: str = STUDENT_BRANCH) -> str:
     """``text`` with every fetch of the repository pinned to ``branch``.
 
-    Handles ``git clone`` (shell, or the ``["git", "clone", ...]`` list of the notebooks'
-    first cell) and pip's ``git+URL``. Text that does not fetch the repository is returned
-    unchanged.
+    Handles ``git clone`` (shell, or a ``["git", "clone", ...]`` list), pip's ``git+URL``,
+    and the notebooks' first cell, where the URL is a variable and pip's source the
+    f-string ``f"git+{repository}"`` (pinned: ``f"git+{repository}@student"``). Text that
+    does not fetch the repository, or fetches a ref already, is returned unchanged.
     """
-    if "clone" not in text and f"git+{url}" not in text:
+    names = [m["name"] for m in re.finditer(_URL_VARIABLE.format(url=re.escape(url)), text)]
+    if "clone" not in text and f"git+{url}" not in text and not names:
         return text
     text = _CLONE_LIST.sub(rf'\1 "--branch", "{branch}",', text)
     text = re.sub(_CLONE_SHELL.format(url=re.escape(url)), rf"\1 --branch {branch}", text)
+    for name in dict.fromkeys(names):
+        text = re.sub(_PIP_FSTRING.format(name=re.escape(name)), rf"\1@{branch}", text)
     return re.sub(rf"git\+{re.escape(url)}(\.git)?(?![@\w./-])", rf"git+{url}\1@{branch}", text)
 
 
