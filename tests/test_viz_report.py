@@ -1,0 +1,282 @@
+"""Tests of lplr_core.viz.report: a NetworkReport as figures.
+
+Each figure's traces are compared with the report's records and constants read
+directly, and the overlays (fitted line, D2's bound with the estimates, PL
+envelope, estimate μ̂ and radius estimate) with NumPy recomputations from the
+report's raw fields: ``np.polyfit`` of the log-suboptimality, the sharp factor
+``1 - 2μ̂η(1 - β̂η/2)`` written out, ``np.minimum.accumulate`` of the PL ratio,
+``λ_0 - L̂_Θ r`` and ``λ_0 / L̂_Θ``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+go = pytest.importorskip("plotly.graph_objects")
+
+from lplr_core.check import check_network  # noqa: E402
+from lplr_core.viz import report as vrep  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+
+def model(params, x):
+    """A two-layer tanh network with a linear skip connection (dict parameters)."""
+    hidden = jnp.tanh(x @ params["W"] / jnp.sqrt(x.shape[1]))
+    return hidden @ params["a"] / jnp.sqrt(params["a"].shape[0]) + x @ params["v"]
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 10))
+    k1, k2, k3 = jax.random.split(jax.random.PRNGKey(1), 3)
+    params = {"W": jax.random.normal(k1, (10, 24), dtype=jnp.float64),
+              "a": jax.random.normal(k2, (24,), dtype=jnp.float64),
+              "v": 0.1 * jax.random.normal(k3, (10,), dtype=jnp.float64)}
+    y = np.asarray(model(params, x)) + 0.05 * rng.choice([-1.0, 1.0], size=7)
+    return params, x, y
+
+
+@pytest.fixture(scope="module")
+def good(problem):
+    params, x, y = problem
+    return check_network(model, params, x, y, steps=150, record_every=1, ntk_every=10,
+                         name="tanh + skip")
+
+
+@pytest.fixture(scope="module")
+def diverged(problem, good):
+    params, x, y = problem
+    return check_network(model, params, x, y, steps=150, record_every=1, ntk_every=10,
+                         step_size=6.0 / good.beta0)
+
+
+def _by_group(fig, group):
+    return [t for t in fig.data if t.legendgroup == group]
+
+
+def _one(fig, group, xaxis=None):
+    found = [t for t in _by_group(fig, group) if xaxis is None or (t.xaxis or "x") == xaxis]
+    assert len(found) == 1, (group, xaxis, len(found))
+    return found[0]
+
+
+def _texts(fig):
+    """Every text a reader sees: title, axis titles, subplot titles, legend names."""
+    out = [fig.layout.title.text or ""]
+    for name in dir(fig.layout):
+        if re.fullmatch(r"[xy]axis\d*", name):
+            out.append(getattr(fig.layout, name).title.text or "")
+    out += [a.text or "" for a in fig.layout.annotations]
+    out += [t.name or "" for t in fig.data]
+    for slider in fig.layout.sliders:
+        out.append(slider.currentvalue.prefix or "")
+        for step in slider.steps:
+            if len(step.args) > 1:
+                out.append(step.args[1].get("title.text", ""))
+    return out
+
+
+def test_fixtures_are_what_the_tests_need(good, diverged):
+    assert good.consistent and not good.diverged and good.rate_fit is not None
+    assert np.isfinite(good.bound_factor) and good.mu_hat > 0
+    assert diverged.diverged and not diverged.consistent
+
+
+# ---------------------------------------------------------------- report_figure
+
+def test_report_figure_traces_carry_the_records(good):
+    fig = vrep.report_figure(good)
+    t = good.trajectory
+    lam = _one(fig, "lambda_min")
+    assert np.array_equal(lam.x, t.ntk_steps) and np.allclose(lam.y, t.lambda_min, rtol=0)
+    assert np.allclose(_one(fig, "drift").y, t.drift, rtol=0)
+    assert np.allclose(_one(fig, "pl_ratio").y, t.pl_ratio, rtol=0, equal_nan=True)
+    gap = np.asarray(t.loss) - good.loss_star
+    sub = _one(fig, "suboptimality")
+    assert np.array_equal(sub.x, t.steps) and np.allclose(sub.y, gap, rtol=1e-15)
+    # the constants, recomputed from the report's raw fields
+    mu = good.lambda0 - good.lipschitz * good.radius
+    assert all(np.allclose(tr.y, mu, rtol=1e-12) for tr in _by_group(fig, "mu_hat"))
+    assert len(_by_group(fig, "mu_hat")) == 2                   # gap panel and PL panel
+    assert np.allclose(_one(fig, "radius").y, good.radius)
+    rhat = _by_group(fig, "radius_hat")
+    if rhat:
+        assert np.allclose(rhat[0].y, good.lambda0 / good.lipschitz, rtol=1e-12)
+
+
+def test_report_figure_overlays_recomputed_with_numpy(good):
+    fig = vrep.report_figure(good)
+    t = good.trajectory
+    steps = np.asarray(t.steps, float)
+    gap = np.asarray(t.loss) - good.loss_star
+    # fitted line: least squares of log(gap) on the fit's window
+    fit = good.rate_fit
+    window = (steps >= fit.start) & (steps <= fit.stop)
+    slope, intercept = np.polyfit(steps[window], np.log(gap[window]), 1)
+    line = _one(fig, "fit")
+    assert np.array_equal(line.x, steps[window])
+    assert np.allclose(line.y, np.exp(intercept + slope * steps[window]), rtol=1e-8)
+    assert f"{math.exp(slope):.4g}" in line.name
+    # D2's bound with the estimates: the sharp factor written out
+    eta, mu, beta = good.step_size, good.mu_hat, good.beta_hat
+    q = 1 - 2 * mu * eta * (1 - beta * eta / 2)
+    bound = _one(fig, "bound")
+    assert np.allclose(bound.y, gap[0] * q ** steps, rtol=1e-9)
+    # the PL envelope on the stable window: a running minimum, ending at the report's value
+    stable = (steps >= good.stable_from) & (steps <= good.stable_until)
+    env = _one(fig, "envelope")
+    rho = np.asarray(t.pl_ratio)[stable]
+    assert np.array_equal(env.x, steps[stable])
+    assert np.allclose(env.y, np.fmin.accumulate(rho), rtol=0)
+    assert env.y[-1] == pytest.approx(good.pl_envelope_min, rel=1e-12)
+    # the stable regime is shaded exactly
+    (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (rect.x0, rect.x1) == (good.stable_from, good.stable_until)
+
+
+def test_log_axes_are_clipped_to_the_records(good):
+    fig = vrep.report_figure(good)
+    low, high = fig.layout.yaxis4.range
+    gap = np.asarray(good.trajectory.loss) - good.loss_star
+    gap = gap[np.isfinite(gap) & (gap > 0)]
+    assert fig.layout.yaxis4.type == "log"
+    assert low <= math.log10(gap.min()) or high - low >= vrep.MAX_DECADES
+    assert high >= math.log10(gap.max()) and high - low <= vrep.MAX_DECADES + 1.01
+    # the bound may fall below the axis, but never widens it
+    assert low >= math.log10(gap.min()) - 1
+
+
+def test_a_diverging_run_is_drawn_to_its_divergence_and_marked(diverged):
+    fig = vrep.report_figure(diverged)
+    t_div = diverged.diverged_at
+    marks = _by_group(fig, "diverged")
+    assert len(marks) == 4                                       # one per panel
+    assert sum(bool(m.showlegend) for m in marks) == 1           # one legend entry
+    assert all(list(m.x) == [t_div, t_div] for m in marks)
+    assert f"diverged at step {t_div}" in _by_group(fig, "diverged")[0].name
+    for trace in fig.data:
+        if trace.legendgroup != "diverged":
+            assert max(trace.x) <= t_div
+    assert all(np.isfinite(np.asarray(tr.y, float)).all() for tr in fig.data
+               if tr.legendgroup in ("suboptimality", "drift"))
+    assert fig.layout.xaxis.range[1] > t_div                     # the mark is inside the frame
+    low, high = fig.layout.yaxis4.range
+    assert high - low <= vrep.MAX_DECADES + 1.01
+    assert f"diverged at step {t_div}" in fig.layout.title.text
+
+
+def test_every_series_has_its_own_colour_and_dash(good, diverged):
+    styles = [(s["color"], s["dash"]) for s in vrep.SERIES.values()]
+    assert len(set(styles)) == len(styles)
+    for fig in (vrep.report_figure(good), vrep.report_figure(diverged),
+                vrep.run_figure(good)):
+        seen = {}
+        for trace in fig.data:
+            style = (trace.line.color, trace.line.dash)
+            assert seen.setdefault(style, trace.legendgroup) == trace.legendgroup, style
+
+
+def test_titles_render_sub_and_superscripts(good, diverged):
+    figs = [vrep.report_figure(good), vrep.report_figure(diverged), vrep.run_figure(diverged),
+            vrep.reports_slider({1.0: good, 6.0: diverged}, label="η β<sub>0</sub>")]
+    for fig in figs:
+        for text in _texts(fig):
+            assert "_" not in text and "^" not in text, text
+    assert "<sub>" in fig.layout.yaxis.title.text
+
+
+def test_figures_have_axis_titles_and_the_legend_below(good):
+    fig = vrep.report_figure(good)
+    for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4", "yaxis", "yaxis2", "yaxis3", "yaxis4"):
+        assert getattr(fig.layout, name).title.text, name
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    run = vrep.run_figure(good)
+    for name in ("xaxis", "xaxis2", "yaxis", "yaxis2"):
+        assert getattr(run.layout, name).title.text, name
+
+
+# ------------------------------------------------------------------ run_figure
+
+def test_run_figure(good, diverged):
+    fig = vrep.run_figure(good)
+    assert np.allclose(_one(fig, "suboptimality").y,
+                       np.asarray(good.trajectory.loss) - good.loss_star, rtol=1e-15)
+    assert _one(fig, "drift").xaxis == "x2"
+    assert np.allclose(_one(fig, "radius").y, good.radius)
+    assert fig.layout.title.text == "consistent"
+    assert not _by_group(vrep.run_figure(good, show_radius=False), "radius")
+    div = vrep.run_figure(diverged, title="η = 6/β<sub>0</sub>")
+    assert len(_by_group(div, "diverged")) == 2
+    assert div.layout.title.text == "η = 6/β<sub>0</sub>"
+
+
+# -------------------------------------------------------------- reports_slider
+
+def test_reports_slider_shows_one_report_per_step(good, diverged):
+    reports = {1.0: good, 6.0: diverged}
+    fig = vrep.reports_slider(reports, label="η β<sub>0</sub>", active=6.0)
+    (slider,) = fig.layout.sliders
+    assert [s.label for s in slider.steps] == ["1", "6"] and slider.active == 1
+    for step, rep in zip(slider.steps, reports.values()):
+        shown = [tr for tr, vis in zip(fig.data, step.args[0]["visible"]) if vis]
+        sub = [tr for tr in shown if tr.legendgroup == "suboptimality"]
+        assert len(sub) == 1
+        assert np.allclose(sub[0].y, np.asarray(rep.trajectory.loss) - rep.loss_star)
+        assert vrep.verdict_text(rep) in step.args[1]["title.text"]
+    # fixed axes that hold every report's records (clipped): the plot area does not move
+    low, high = fig.layout.yaxis.range
+    top = max(np.nanmax(np.asarray(r.trajectory.loss) - r.loss_star) for r in reports.values())
+    assert high >= math.log10(top) and high - low <= vrep.MAX_DECADES + 1.01
+    assert fig.layout.yaxis2.range is not None
+    assert fig.layout.title.text.startswith("η β<sub>0</sub> = 6: diverged at step")
+
+
+def test_verdict_text(good, diverged):
+    assert vrep.verdict_text(good) == "consistent"
+    text = vrep.verdict_text(diverged)
+    assert text.startswith(f"diverged at step {diverged.diverged_at}")
+    assert "η < 2/β̂" in text                     # the step-size hypothesis, which failed
+    assert diverged.verdict("step_size_stable").holds is False
+
+
+def test_markup():
+    assert vrep.markup("λ_0 > 0") == "λ<sub>0</sub> > 0"
+    assert vrep.markup("max_t d_t ≤ r") == "max<sub>t</sub> d<sub>t</sub> ≤ r"
+    assert vrep.markup("L̂_Θ r < λ_0") == "L̂<sub>Θ</sub> r < λ<sub>0</sub>"
+    assert vrep.markup("‖Θ_t − Θ_0‖_{op}, q^t") == (
+        "‖Θ<sub>t</sub> − Θ<sub>0</sub>‖<sub>op</sub>, q<sup>t</sup>")
+    with pytest.raises(TypeError, match="text must be a str"):
+        vrep.markup(3)
+
+
+# ---------------------------------------------------------------- bad inputs
+
+@pytest.mark.parametrize("call, exc, match", [
+    (lambda g: vrep.report_figure("report"), TypeError, "report must be a lplr_core.check"),
+    (lambda g: vrep.report_figure(g, title=3), TypeError, "title must be a str"),
+    (lambda g: vrep.report_figure(g, height=50), ValueError, "height must be an int >= 200"),
+    (lambda g: vrep.report_figure(g, height=True), ValueError, "height must be an int"),
+    (lambda g: vrep.run_figure(None), TypeError, "report must be"),
+    (lambda g: vrep.run_figure(g, show_radius="yes"), TypeError, "show_radius must be a bool"),
+    (lambda g: vrep.verdict_text({}), TypeError, "report must be"),
+    (lambda g: vrep.reports_slider({}, label="η"), ValueError, "reports must be a non-empty"),
+    (lambda g: vrep.reports_slider([g], label="η"), ValueError, "reports must be a non-empty"),
+    (lambda g: vrep.reports_slider({1.0: "r"}, label="η"), TypeError,
+     r"reports\[1.0\] must be a lplr_core.check.NetworkReport"),
+    (lambda g: vrep.reports_slider({1.0: g}, label=""), ValueError, "label must be"),
+    (lambda g: vrep.reports_slider({1.0: g}, label="η", active=2.0), ValueError,
+     r"active must be one of the keys of reports \[1.0\]; got 2.0"),
+    (lambda g: vrep.reports_slider({1.0: g}, label="η", title_at="x"), TypeError,
+     "title_at must be callable"),
+])
+def test_bad_inputs_name_the_argument(good, call, exc, match):
+    with pytest.raises(exc, match=match):
+        call(good)
