@@ -1,0 +1,978 @@
+r"""Figures of training runs: the diagnostics of a trajectory, measured against bounds.
+
+One home for the figures a student reads a run from (issue 13, section 1):
+
+* :func:`diagnostics_figure`: one panel per diagnostic of one run or of several (the
+  suboptimality :math:`L_t - L^*`, the squared gradient norm :math:`\|\nabla L\|^2`, the PL
+  ratio :math:`\rho_t`, the drift :math:`\|\theta_t - \theta_0\|`, and, with NTK records, the
+  kernel's :math:`\lambda_{\min}`, :math:`\lambda_{\max}` and drift), with the stable regime
+  shaded, the PL ratio's lower envelope and the fitted linear rate overlaid when a
+  :class:`~lplr_core.summary.RunSummary` (or the window and the fit) is given, and any bound
+  curves or reference levels as :func:`curve` and :func:`level` overlays;
+* :func:`suboptimality_figure`: the measured suboptimality against bound curves (an array, or
+  a per-step factor :math:`q`, drawn as :math:`q^{t - t_0}(L_{t_0} - L^*)`);
+  :func:`suboptimality_traces` gives the same traces for :func:`~lplr_core.viz.slider_figure`;
+* :func:`rate_fit_figure`: a fitted linear rate on its window, with the measured per-step
+  factors against the fitted :math:`\hat q`.
+
+A run is a :class:`~lplr_core.training.Trajectory` or a mapping with the same record names
+(``"steps"``, ``"loss"``, ``"drift"``, ... and optionally ``"ntk_steps"``, ``"lambda_min"``,
+``"diverged_at"``), e.g. one run of a stored experiment (:func:`results_runs` splits a
+stored sweep into runs). Several runs are given as a mapping ``{name: run}``; each gets a
+colour *and* a dash of its own (colour-blind safe: the two together identify a series).
+
+**A diverging run** is drawn up to its last record before the flagged step
+(``Trajectory.diverged_at``) and marked there with a cross; its legend entry says where and
+why it diverged. **Log axes** are clipped to the data that matters: at most
+:data:`MAX_DECADES` decades below the top of the data, not below a given round-off floor, and
+at most :data:`HEADROOM_DECADES` decades above the runs that did not diverge (a blowing-up run
+leaves through the top, its cross pinned to the edge), so a diverging run never squeezes the
+converging ones into a flat line.
+
+Every figure uses the book's ``"lplr"`` template, puts its legend under the plot (sized from
+the entries with :func:`lplr_core.viz.style.legend_height_px`, so it covers no axis title,
+also on a phone), titles every axis, and writes sub- and superscripts as ``<sub>``/``<sup>``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from lplr_core._validation import check_int, check_real, describe
+from lplr_core.diagnostics import RateFit, lower_envelope
+from lplr_core.summary import RunSummary
+from lplr_core.training import Trajectory
+from lplr_core.viz.figures import COLORWAY
+from lplr_core.viz.style import legend_height_px
+
+__all__ = [
+    "DEFAULT_PANELS",
+    "HEADROOM_DECADES",
+    "MAX_DECADES",
+    "PANELS",
+    "Overlay",
+    "Panel",
+    "curve",
+    "diagnostics_figure",
+    "level",
+    "log_range",
+    "rate_fit_figure",
+    "results_runs",
+    "suboptimality_figure",
+    "suboptimality_traces",
+]
+
+#: A log axis spans at most this many decades below the top of its data.
+MAX_DECADES = 16.0
+#: A log axis reaches at most this many decades above the data of the runs that did not diverge.
+HEADROOM_DECADES = 2.0
+_PAD_DECADES = 0.15  # margin above and below the data on a log axis
+
+
+class Panel(NamedTuple):
+    """How one diagnostic is drawn: its subplot title, axis title, scale and record."""
+
+    title: str
+    axis_title: str
+    log: bool
+    ntk: bool  # read at the NTK records (``ntk_steps``), not at every record
+
+
+#: The diagnostics :func:`diagnostics_figure` can draw, by name.
+PANELS: dict[str, Panel] = {
+    "loss": Panel("loss", "L(θ<sub>t</sub>)", True, False),
+    "suboptimality": Panel("suboptimality", "L(θ<sub>t</sub>) − L*", True, False),
+    "grad_norm_sq": Panel("squared gradient norm", "‖∇L(θ<sub>t</sub>)‖<sup>2</sup>", True,
+                          False),
+    "pl_ratio": Panel("PL ratio", "ρ<sub>t</sub>", True, False),
+    "drift": Panel("parameter drift", "‖θ<sub>t</sub> − θ<sub>0</sub>‖", False, False),
+    "relative_drift": Panel("relative drift",
+                            "‖θ<sub>t</sub> − θ<sub>0</sub>‖ / ‖θ<sub>0</sub>‖", False, False),
+    "lambda_min": Panel("NTK spectral gap", "λ<sub>min</sub>(Θ<sub>t</sub>)", False, True),
+    "lambda_max": Panel("NTK top eigenvalue", "λ<sub>max</sub>(Θ<sub>t</sub>)", False, True),
+    "kernel_drift": Panel("kernel drift", "‖Θ<sub>t</sub> − Θ<sub>0</sub>‖<sub>op</sub>", False,
+                          True),
+}
+#: The four diagnostics of a run (issue 13): suboptimality, ‖∇L‖², PL ratio, drift.
+DEFAULT_PANELS = ("suboptimality", "grad_norm_sq", "pl_ratio", "drift")
+
+_STEP_TITLE = "step t"
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_FIT_STYLE = ("#D55E00", "dash")        # the fitted rate
+_ENVELOPE_STYLE = ("#009E73", "dash")   # the PL ratio's lower envelope
+_SHADE = "#009E73"                      # the stable regime
+# user overlays (bounds, levels) without a run: colour and dash both differ from the runs'
+_OVERLAY_STYLES = (("#009E73", "dot"), ("#CC79A7", "dashdot"), ("#000000", "longdash"),
+                   ("#E69F00", "longdashdot"), ("#56B4E9", "dot"), ("#D55E00", "dot"))
+_RECORD_NAMES = ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio")
+_NTK_NAMES = ("lambda_min", "lambda_max", "kernel_drift")
+
+
+# ------------------------------------------------------------------------- overlays
+
+class Overlay(NamedTuple):
+    """A curve or a horizontal level drawn over one panel (make it with :func:`curve`/:func:`level`).
+
+    ``x`` is ``None`` for a level (``y`` a float) and for a curve along its run's steps;
+    ``run`` names the run whose colour it takes (``None``: a style of its own and a legend
+    entry).
+    """
+
+    panel: str
+    name: str
+    y: Any
+    x: Any
+    run: str | None
+    color: str | None
+    dash: str | None
+
+
+def _check_panel(name: str, panel: Any) -> str:
+    if not isinstance(panel, str) or panel not in PANELS:
+        raise ValueError(f"{name} must be one of {sorted(PANELS)}; got {panel!r}")
+    return panel
+
+
+def _check_name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"{name} must be a non-empty str; got {describe(value)}")
+    return value
+
+
+def _check_style(color: Any, dash: Any) -> tuple[str | None, str | None]:
+    if color is not None and (not isinstance(color, str) or not color):
+        raise TypeError(f"color must be a CSS colour string or None; got {describe(color)}")
+    if dash is not None and dash not in _DASHES:
+        raise ValueError(f"dash must be one of {list(_DASHES)} or None; got {dash!r}")
+    return color, dash
+
+
+def curve(panel: str, y: Any, name: str, *, x: Any = None, run: str | None = None,
+          color: str | None = None, dash: str | None = None) -> Overlay:
+    """A curve over a panel of :func:`diagnostics_figure`, e.g. a bound on the suboptimality.
+
+    Args:
+      panel: the panel's name (a key of :data:`PANELS`).
+      y: the curve's values (1-D, finite where drawn; ``NaN`` leaves a gap).
+      name: its legend entry (rendered HTML: ``<sub>``, ``<sup>``).
+      x: its abscissae (steps); default the steps of its run (``run``, or the only run).
+      run: the name of the run it belongs to: drawn in that run's colour, grouped with it.
+      color, dash: override the style (``dash`` one of plotly's dash names).
+
+    Returns:
+      An :class:`Overlay`.
+    """
+    panel = _check_panel("panel", panel)
+    name = _check_name("name", name)
+    values = np.asarray(y, dtype=float) if not isinstance(y, str) else None
+    if values is None or values.ndim != 1 or values.size == 0:
+        raise ValueError(f"y must be a non-empty 1-D array of numbers; got {describe(y)}")
+    if x is not None:
+        xs = np.asarray(x, dtype=float)
+        if xs.shape != values.shape:
+            raise ValueError(f"x must have the shape of y {values.shape}; got {describe(x)}")
+        x = xs
+    if run is not None:
+        run = _check_name("run", run)
+    color, dash = _check_style(color, dash)
+    return Overlay(panel, name, values, x, run, color, dash)
+
+
+def level(panel: str, value: Any, name: str, *, run: str | None = None,
+          color: str | None = None, dash: str | None = None) -> Overlay:
+    """A horizontal line across a panel of :func:`diagnostics_figure`, e.g. a radius or a μ.
+
+    Args:
+      panel: the panel's name (a key of :data:`PANELS`).
+      value: the level (a finite real number; on a log panel, > 0).
+      name: its legend entry.
+      run: the run it belongs to (drawn in that run's colour), or ``None``.
+      color, dash: override the style.
+
+    Returns:
+      An :class:`Overlay` (with ``x = None``).
+    """
+    panel = _check_panel("panel", panel)
+    value = check_real("value", value)
+    if PANELS[panel].log and value <= 0:
+        raise ValueError(f"value must be > 0 on the log panel {panel!r}; got {value}")
+    name = _check_name("name", name)
+    if run is not None:
+        run = _check_name("run", run)
+    color, dash = _check_style(color, dash)
+    return Overlay(panel, name, float(value), None, run, color, dash)
+
+
+# ----------------------------------------------------------------------------- runs
+
+@dataclass
+class _Run:
+    """One run, normalized: records cut at the divergence, as float64 NumPy."""
+
+    name: str
+    steps: np.ndarray
+    records: dict[str, np.ndarray]
+    ntk_steps: np.ndarray
+    loss_star: float
+    diverged_at: int | None
+    divergence: str | None
+    color: str = COLORWAY[0]
+    dash: str = "solid"
+    extra: dict = field(default_factory=dict)
+
+    def series(self, panel: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a panel's record; raises ValueError when the run lacks it."""
+        key = "loss" if panel == "suboptimality" else panel
+        if key not in self.records:
+            raise ValueError(f"run {self.name!r} has no {key!r} record, needed by the panel "
+                             f"{panel!r}")
+        y = self.records[key]
+        if panel == "suboptimality":
+            y = y - self.loss_star
+        x = self.ntk_steps if PANELS[panel].ntk else self.steps
+        if x.size != y.size:
+            raise ValueError(f"run {self.name!r}: {key!r} has {y.size} entries but its steps "
+                             f"have {x.size}")
+        if PANELS[panel].ntk and y.size == 0:
+            raise ValueError(f"run {self.name!r} has no NTK records (run with ntk_every), "
+                             f"needed by the panel {panel!r}")
+        return x, y
+
+
+def _array(name: str, value: Any) -> np.ndarray:
+    try:
+        out = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an array of numbers; got {describe(value)}") from None
+    if out.ndim != 1:
+        raise ValueError(f"{name} must be 1-D (one run); got shape {out.shape} (split a "
+                         f"stored sweep with results_runs)")
+    return out
+
+
+def _as_run(name: str, run: Any, loss_star: float | None) -> _Run:
+    where = f"runs[{name!r}]"
+    if isinstance(run, Trajectory):
+        get = lambda key: getattr(run, key)  # noqa: E731
+        has = lambda key: True  # noqa: E731
+        diverged_at, divergence = run.diverged_at, run.divergence
+        star = run.config.get("loss_star", 0.0)
+    elif isinstance(run, Mapping):
+        get, has = run.__getitem__, run.__contains__
+        if not has("steps") or not has("loss"):
+            raise ValueError(f"{where} must hold at least 'steps' and 'loss' records; got "
+                             f"the keys {sorted(map(str, run))[:12]}")
+        diverged_at = run.get("diverged_at")
+        if diverged_at is not None:
+            diverged_at = int(np.asarray(diverged_at))
+            diverged_at = None if diverged_at < 0 else diverged_at
+        divergence = run.get("divergence")
+        star = run.get("loss_star", 0.0)
+    else:
+        raise TypeError(f"{where} must be a lplr_core Trajectory or a mapping of its records "
+                        f"('steps', 'loss', ...); got {describe(run)}")
+    star = check_real("loss_star", star if loss_star is None else loss_star)
+    steps = _array(f"{where}['steps']", get("steps"))
+    records = {}
+    for key in _RECORD_NAMES:
+        if has(key):
+            values = _array(f"{where}[{key!r}]", get(key))
+            if values.size != steps.size:
+                raise ValueError(f"{where}[{key!r}] must have one entry per step ({steps.size}); "
+                                 f"got {values.size}")
+            records[key] = values
+    ntk_steps = _array(f"{where}['ntk_steps']", get("ntk_steps")) if has("ntk_steps") \
+        else np.zeros(0)
+    for key in _NTK_NAMES:
+        if has(key):
+            values = _array(f"{where}[{key!r}]", get(key))
+            if values.size != ntk_steps.size:
+                raise ValueError(f"{where}[{key!r}] must have one entry per NTK step "
+                                 f"({ntk_steps.size}); got {values.size}")
+            records[key] = values
+    if diverged_at is not None:  # records stop before the flagged step (sweeps pad with NaN)
+        keep = steps < diverged_at
+        steps = steps[keep]
+        records = {k: (v[keep] if k in _RECORD_NAMES else v) for k, v in records.items()}
+        keep_ntk = ntk_steps < diverged_at
+        ntk_steps = ntk_steps[keep_ntk]
+        records.update({k: v[keep_ntk] for k, v in records.items() if k in _NTK_NAMES})
+    if steps.size == 0:
+        raise ValueError(f"{where} has no records to draw")
+    return _Run(name, steps, records, ntk_steps, float(star), diverged_at,
+                None if divergence is None else str(divergence))
+
+
+def _as_runs(runs: Any, loss_star: float | None, colors: Any, dashes: Any) -> list[_Run]:
+    if isinstance(runs, (Trajectory,)) or (isinstance(runs, Mapping) and "steps" in runs):
+        items = [("run", runs)]
+        single = True
+    elif isinstance(runs, Mapping):
+        if not runs:
+            raise ValueError("runs must hold at least one run; got an empty mapping")
+        items = [(_check_name("runs' keys", k), v) for k, v in runs.items()]
+        single = False
+    else:
+        raise TypeError(f"runs must be a Trajectory, a mapping of one run's records, or a "
+                        f"mapping {{name: run}}; got {describe(runs)}")
+    out = [_as_run(name, run, loss_star) for name, run in items]
+    n = len(out)
+    palette = _styles("colors", colors, n, [COLORWAY[i % len(COLORWAY)] for i in range(n)])
+    default_dashes = ["solid"] * n if single else [_DASHES[i % len(_DASHES)] for i in range(n)]
+    dash_list = _styles("dashes", dashes, n, default_dashes)
+    for run, color, dash in zip(out, palette, dash_list):
+        if dash not in _DASHES:
+            raise ValueError(f"dashes must hold plotly dash names {list(_DASHES)}; got {dash!r}")
+        run.color, run.dash = str(color), dash
+    return out
+
+
+def _styles(name: str, given: Any, n: int, default: list[str]) -> list[str]:
+    if given is None:
+        return default
+    if isinstance(given, str) or not isinstance(given, Sequence) or len(given) != n:
+        raise ValueError(f"{name} must be a sequence of {n} strings, one per run; got "
+                         f"{describe(given)}")
+    return list(given)
+
+
+def results_runs(results: Mapping, names: Sequence[str] | None = None) -> dict[str, dict]:
+    """Split a stored sweep (record arrays of shape ``(runs, records)``) into one mapping per run.
+
+    Arrays whose first axis has one entry per run (e.g. ``loss`` of shape ``(R, T)``,
+    ``diverged_at`` of shape ``(R,)``) are indexed; the shared ones (``steps``,
+    ``ntk_steps``) are kept as they are.
+
+    Args:
+      results: a mapping of arrays, e.g. ``lplr_core.experiments.load_or_run(...)``.
+      names: one name per run (the legend entries); default ``"run 0"``, ``"run 1"``, ...
+
+    Returns:
+      ``{name: {record: array}}``, ready for :func:`diagnostics_figure`.
+    """
+    if not isinstance(results, Mapping) or "loss" not in results or "steps" not in results:
+        raise TypeError(f"results must be a mapping with 'steps' and 'loss' records; got "
+                        f"{describe(results)}")
+    loss = np.asarray(results["loss"])
+    if loss.ndim != 2:
+        raise ValueError(f"results['loss'] must have shape (runs, records); got {loss.shape}")
+    n = loss.shape[0]
+    if names is None:
+        names = [f"run {i}" for i in range(n)]
+    names = list(names)
+    if len(names) != n or len(set(names)) != n:
+        raise ValueError(f"names must hold {n} distinct names, one per run; got {names!r}")
+    shared = {"steps", "ntk_steps"}
+    out = {}
+    for i, name in enumerate(names):
+        _check_name("names[i]", name)
+        run = {}
+        for key, value in results.items():
+            arr = np.asarray(value)
+            if key in shared:
+                run[key] = arr
+            elif arr.ndim >= 1 and arr.shape[0] == n and (
+                    key in _RECORD_NAMES + _NTK_NAMES or arr.ndim == 1):
+                run[key] = arr[i]
+        out[name] = run
+    return out
+
+
+# ----------------------------------------------------------------------------- axes
+
+def log_range(*arrays: Any, floor: float | None = None, max_decades: float = MAX_DECADES,
+              top: float | None = None) -> list[float] | None:
+    """A log axis's range ``[lo, hi]`` (in decades, as plotly wants it) for the given data.
+
+    It spans the positive finite values of ``arrays`` with a small margin, but at most
+    ``max_decades`` below their largest value, not below ``floor`` (e.g. the round-off
+    floor of a suboptimality) and not above ``top``.
+
+    Args:
+      *arrays: the data drawn on the axis.
+      floor: values below it do not matter (``None``: no floor); > 0.
+      max_decades: the largest span below the top (> 0).
+      top: a cap on the top of the axis (``None``: the data's largest value); > 0.
+
+    Returns:
+      ``[lo, hi]`` in log10 units, or ``None`` when no value is positive and finite.
+    """
+    max_decades = check_real("max_decades", max_decades, minimum=0.0, strict_min=True)
+    if floor is not None:
+        floor = check_real("floor", floor, minimum=0.0, strict_min=True)
+    if top is not None:
+        top = check_real("top", top, minimum=0.0, strict_min=True)
+    values = [np.asarray(a, dtype=float).ravel() for a in arrays]
+    values = np.concatenate(values) if values else np.zeros(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size == 0:
+        return None
+    hi = math.log10(float(values.max()))
+    if top is not None:
+        hi = min(hi, math.log10(top))
+    lo = math.log10(float(values.min()))
+    lo = max(lo, hi - max_decades)
+    if floor is not None:
+        lo = max(lo, math.log10(floor))
+    if lo >= hi:
+        lo, hi = hi - 0.5, hi + 0.5
+    return [lo - _PAD_DECADES, hi + _PAD_DECADES]
+
+
+def _linear_range(data: list[np.ndarray], tops: list[float],
+                  any_diverged: bool) -> list[float] | None:
+    """A linear axis's range when a diverged run would squeeze the others (else ``None``).
+
+    With a diverged run whose values pass three times the largest value of the other runs
+    (or of its own first record), the axis stops at 1.3 times that value.
+    """
+    if not any_diverged:
+        return None
+    finite = [t for t in tops if np.isfinite(t)]
+    values = np.concatenate([np.asarray(d, float).ravel() for d in data]) if data else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if not finite or values.size == 0:
+        return None
+    top = max(finite)
+    if top <= 0 or values.max() <= 3 * top:
+        return None
+    low = min(0.0, float(values.min()))
+    return [low, 1.3 * top]
+
+
+def _grid(n: int) -> tuple[int, int]:
+    return {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2)}.get(n, (math.ceil(n / 3), 3))
+
+
+def _legend_layout(fig: go.Figure, rows: int, base_height: int) -> None:
+    """Legend under the plot, at the figure's bottom; the margin grows by its height."""
+    names, groups = [], set()
+    for trace in fig.data:
+        if trace.showlegend is False or not trace.name:
+            continue
+        if trace.legendgroup:
+            if trace.legendgroup in groups:
+                continue
+            groups.add(trace.legendgroup)
+        names.append(trace.name)
+    legend_px = legend_height_px(names) if names else 0.0
+    bottom = 64 + math.ceil(legend_px)
+    fig.update_layout(
+        height=base_height + math.ceil(legend_px),
+        margin=dict(b=bottom),
+        legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0, yanchor="bottom",
+                    yref="container"),
+        showlegend=bool(names),
+    )
+
+
+# ---------------------------------------------------------------------------- figure
+
+def _check_panels(panels: Any) -> tuple[str, ...]:
+    if isinstance(panels, str) or not isinstance(panels, Sequence) or not panels:
+        raise ValueError(f"panels must be a non-empty sequence of panel names from "
+                         f"{sorted(PANELS)}; got {describe(panels)}")
+    out = tuple(_check_panel("panels[i]", p) for p in panels)
+    if len(set(out)) != len(out):
+        raise ValueError(f"panels must not repeat a panel; got {list(out)}")
+    return out
+
+
+def _per_run(name: str, value: Any, runs: list[_Run], kind: type) -> dict[str, Any]:
+    """``value`` (one object for a single run, or ``{run name: object}``) as a dict by run."""
+    if value is None:
+        return {}
+    if isinstance(value, kind):
+        if len(runs) != 1:
+            raise ValueError(f"{name} must be a mapping {{run name: {kind.__name__}}} for "
+                             f"several runs; got one {kind.__name__}")
+        return {runs[0].name: value}
+    if isinstance(value, Mapping):
+        known = {r.name for r in runs}
+        for key, item in value.items():
+            if key not in known:
+                raise ValueError(f"{name} names the run {key!r}, which is not one of "
+                                 f"{sorted(known)}")
+            if not isinstance(item, kind):
+                raise TypeError(f"{name}[{key!r}] must be a {kind.__name__}; got "
+                                f"{describe(item)}")
+        return dict(value)
+    raise TypeError(f"{name} must be a {kind.__name__} or a mapping {{run name: "
+                    f"{kind.__name__}}}; got {describe(value)}")
+
+
+def _run_label(run: _Run, single: bool) -> str:
+    label = "" if single else run.name
+    if run.diverged_at is not None:
+        why = f", {run.divergence.replace('_', ' ')}" if run.divergence else ""
+        note = f"diverged at step {run.diverged_at}{why}"
+        label = f"{label} ({note})" if label else note
+    return label
+
+
+def _fit_curve(fit: RateFit, run: _Run, offset: float) -> tuple[np.ndarray, np.ndarray]:
+    window = run.steps[(run.steps >= fit.start) & (run.steps <= fit.stop)]
+    return window, np.exp(fit.intercept + fit.slope * window) + offset
+
+
+def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
+                       summary: Any = None, fit: Any = None, stable_from: Any = None,
+                       overlays: Sequence[Overlay] = (), loss_star: float | None = None,
+                       colors: Sequence[str] | None = None,
+                       dashes: Sequence[str] | None = None, floor: float | None = None,
+                       title: str | None = None, height: int | None = None) -> go.Figure:
+    r"""The diagnostics of one run or several, one panel each, over the step ``t``.
+
+    Args:
+      runs: a :class:`~lplr_core.training.Trajectory` or a mapping of one run's records
+        (``"steps"``, ``"loss"``, ...), or a mapping ``{name: run}`` of several (the
+        names are their legend entries).
+      panels: the diagnostics to draw, keys of :data:`PANELS` (default the four of
+        :data:`DEFAULT_PANELS`); 1 to 3 panels make one row, 4 a 2×2 grid.
+      summary: a :class:`~lplr_core.summary.RunSummary` (one run) or ``{name: summary}``:
+        shades the stable regime (one run), draws the PL ratio's lower envelope on it, the
+        fitted rate on the suboptimality/loss panel, and takes the round-off floor as the
+        suboptimality axis's floor.
+      fit: a :class:`~lplr_core.diagnostics.RateFit` (or ``{name: fit}``) to draw instead
+        of the summary's.
+      stable_from: the first step :math:`t_0` of the stable regime when no summary is
+        given (an int, or ``{name: int}``): shades it (one run) and draws the envelope.
+      overlays: :func:`curve` and :func:`level` overlays (bounds, radii, constants).
+      loss_star: :math:`L^*` of every run (default each run's own, else 0).
+      colors, dashes: one colour and one plotly dash name per run (default: the
+        Okabe–Ito colours and a different dash for each run).
+      floor: lower limit of the suboptimality/loss axis (default the summary's
+        round-off floor, else :data:`MAX_DECADES` below the top).
+      title: the figure's title (HTML: ``<sub>``, ``<sup>``).
+      height: the height of the plot area and titles in px, without the legend
+        (default 430 for one row, 720 for two).
+
+    Returns:
+      A plotly figure; show it with :func:`lplr_core.viz.show`.
+
+    Raises:
+      TypeError, ValueError: an argument is invalid (the message names it), a run lacks
+        a panel's record, or an overlay names an unknown run or a panel not drawn.
+    """
+    panels = _check_panels(panels)
+    if loss_star is not None:
+        loss_star = check_real("loss_star", loss_star)
+    run_list = _as_runs(runs, loss_star, colors, dashes)
+    single = len(run_list) == 1
+    by_name = {r.name: r for r in run_list}
+    summaries = _per_run("summary", summary, run_list, RunSummary)
+    fits = _per_run("fit", fit, run_list, RateFit)
+    if isinstance(stable_from, Mapping):
+        starts = {}
+        for key, value in stable_from.items():
+            if key not in by_name:
+                raise ValueError(f"stable_from names the run {key!r}, which is not one of "
+                                 f"{sorted(by_name)}")
+            starts[key] = check_int(f"stable_from[{key!r}]", value, minimum=0)
+    elif stable_from is not None:
+        starts = {r.name: check_int("stable_from", stable_from, minimum=0) for r in run_list}
+    else:
+        starts = {}
+    for name, s in summaries.items():
+        starts.setdefault(name, s.stable_from)
+        if s.rate_fit is not None:
+            fits.setdefault(name, s.rate_fit)
+    if floor is not None:
+        floor = check_real("floor", floor, minimum=0.0, strict_min=True)
+    elif summaries:
+        floors = [s.round_off_floor for s in summaries.values()
+                  if np.isfinite(s.round_off_floor) and s.round_off_floor > 0]
+        floor = min(floors) if floors else None
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None; got {describe(title)}")
+    overlays = list(overlays)
+    for i, o in enumerate(overlays):
+        if not isinstance(o, Overlay):
+            raise TypeError(f"overlays[{i}] must be an Overlay (from curve() or level()); got "
+                            f"{describe(o)}")
+        if o.panel not in panels:
+            raise ValueError(f"overlays[{i}] ({o.name!r}) is for the panel {o.panel!r}, which "
+                             f"is not drawn; panels are {list(panels)}")
+        if o.run is not None and o.run not in by_name:
+            raise ValueError(f"overlays[{i}] ({o.name!r}) names the run {o.run!r}, which is not "
+                             f"one of {sorted(by_name)}")
+        if o.x is None and not np.isscalar(o.y) and o.run is None and not single:
+            raise ValueError(f"overlays[{i}] ({o.name!r}) needs x or run: several runs are drawn")
+
+    rows, cols = _grid(len(panels))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[PANELS[p].title for p in panels],
+                        horizontal_spacing=0.1 if cols < 3 else 0.08,
+                        vertical_spacing=0.2 if rows > 1 else 0.1)
+    place = {p: (1 + i // cols, 1 + i % cols) for i, p in enumerate(panels)}
+    legend_done: set[str] = set()
+
+    def add(trace: go.Scatter, panel: str) -> None:
+        row, col = place[panel]
+        fig.add_trace(trace, row=row, col=col)
+
+    def legend_once(key: str) -> bool:
+        first = key not in legend_done
+        legend_done.add(key)
+        return first
+
+    x_end = max(float(r.steps[-1]) for r in run_list)
+    ranges: dict[str, list[np.ndarray]] = {p: [] for p in panels}
+    converged_tops: dict[str, list[float]] = {p: [] for p in panels}
+    markers: list[tuple[str, _Run, float, float]] = []
+    for run in run_list:
+        label = _run_label(run, single)
+        group = None if single else run.name  # one group per run (a plotly group is a column)
+        for panel in panels:
+            x, y = run.series(panel)
+            width = 1.5 if (panel == "pl_ratio" and run.name in starts) else 2.5
+            name = label or PANELS[panel].title
+            show_legend = (not single or run.diverged_at is not None) and legend_once(
+                "run:" + run.name)
+            add(go.Scatter(x=x, y=y, mode="lines+markers" if PANELS[panel].ntk else "lines",
+                           name=name or run.name, legendgroup=group, showlegend=show_legend,
+                           line=dict(color=run.color, dash=run.dash, width=width),
+                           marker=dict(size=4)), panel)
+            ranges[panel].append(y)
+            finite = y[np.isfinite(y)]
+            if run.diverged_at is None:
+                converged_tops[panel].append(float(np.max(finite)) if finite.size else np.nan)
+            elif finite.size:
+                converged_tops[panel].append(float(finite[0]))
+            if run.diverged_at is not None and finite.size:
+                markers.append((panel, run, float(x[np.isfinite(y)][-1]), float(finite[-1])))
+        # the stable window, the envelope and the fit
+        if run.name in starts:
+            t0 = starts[run.name]
+            s = summaries.get(run.name)
+            if "pl_ratio" in panels and "pl_ratio" in run.records:
+                if s is not None:
+                    first, stop = s.window
+                    env_x, env_y = run.steps[first:stop], np.asarray(s.pl_envelope, float)
+                else:
+                    first = int(np.searchsorted(run.steps, t0))
+                    env_x = run.steps[first:]
+                    env_y = (np.asarray(lower_envelope(run.records["pl_ratio"], first), float)
+                             if first < run.steps.size else np.zeros(0))
+                if env_y.size:
+                    color, dash = (_ENVELOPE_STYLE if single else (run.color, run.dash))
+                    add(go.Scatter(
+                        x=env_x, y=env_y, mode="lines",
+                        name=f"lower envelope of ρ<sub>t</sub> on t ≥ {t0}" if single
+                        else f"{run.name}: envelope", legendgroup=group if not single else None,
+                        showlegend=single, line=dict(color=color, dash=dash, width=3)),
+                        "pl_ratio")
+        if run.name in fits:
+            target = next((p for p in ("suboptimality", "loss") if p in panels), None)
+            if target is not None:
+                f = fits[run.name]
+                offset = run.loss_star if target == "loss" else 0.0
+                fx, fy = _fit_curve(f, run, offset)
+                color, dash = _FIT_STYLE if single else (run.color, "dot" if run.dash != "dot"
+                                                         else "dash")
+                add(go.Scatter(x=fx, y=fy, mode="lines",
+                               name=(f"fitted rate q̂ = {f.rate:.4g}" if single
+                                     else f"{run.name}: fitted q̂ = {f.rate:.4g}"),
+                               legendgroup=group, showlegend=single,
+                               line=dict(color=color, dash=dash, width=2)), target)
+                if not single and legend_once("key:fit"):
+                    add(go.Scatter(x=[None], y=[None], mode="lines", hoverinfo="skip",
+                                   name="fitted rate (hover for q̂)", legendrank=2000,
+                                   line=dict(color="#777777", dash="dot", width=2)), target)
+
+    # overlays
+    style_index = 0
+    for o in overlays:
+        run = by_name[o.run] if o.run is not None else None
+        if run is not None:
+            color = o.color or run.color
+            dash = o.dash or ("dot" if run.dash != "dot" else "dash")
+        else:
+            default = _OVERLAY_STYLES[style_index % len(_OVERLAY_STYLES)]
+            style_index += 1
+            color, dash = o.color or default[0], o.dash or default[1]
+        if o.x is None and np.isscalar(o.y):
+            x = [0.0, x_end]
+            y = [o.y, o.y]
+            mode = "lines"
+        else:
+            owner = run if run is not None else run_list[0]
+            x = owner.steps if o.x is None else o.x
+            if len(x) != len(o.y):
+                raise ValueError(f"the overlay {o.name!r} has {len(o.y)} values but its run "
+                                 f"{owner.name!r} has {len(x)} steps: give x")
+            y = o.y
+            mode = "lines"
+        per_run = run is not None and not single
+        add(go.Scatter(x=x, y=y, mode=mode, name=o.name, hoverinfo="x+y+name",
+                       legendgroup=run.name if per_run else None, showlegend=not per_run,
+                       line=dict(color=color, dash=dash, width=2)), o.panel)
+        if per_run and legend_once("key:" + o.name):
+            # the runs' colours say which run; one grey entry says what the line is
+            add(go.Scatter(x=[None], y=[None], mode="lines", name=o.name, hoverinfo="skip",
+                           legendrank=2000, line=dict(color="#777777", dash=dash, width=2)),
+                o.panel)
+        values = np.asarray(y, dtype=float)
+        ranges[o.panel].append(values)
+        if np.isfinite(values).any():  # a bound or a level is data that matters: keep it in view
+            converged_tops[o.panel].append(float(np.nanmax(values)))
+
+    # the stable regime, shaded (one run)
+    if single and run_list[0].name in starts:
+        run = run_list[0]
+        t0 = starts[run.name]
+        s = summaries.get(run.name)
+        t1 = s.stable_until if s is not None else float(run.steps[-1])
+        if t1 > t0:
+            for panel in panels:
+                row, col = place[panel]
+                fig.add_vrect(x0=t0, x1=t1, fillcolor=_SHADE, opacity=0.08, line_width=0,
+                              layer="below", row=row, col=col)
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=(
+                f"stable regime, t ≥ {t0}"), marker=dict(symbol="square", size=12,
+                                                          color=_SHADE, opacity=0.3),
+                hoverinfo="skip", showlegend=True, legendrank=2000), row=1, col=1)
+
+    # axes
+    any_diverged = any(r.diverged_at is not None for r in run_list)
+    for panel in panels:
+        row, col = place[panel]
+        spec = PANELS[panel]
+        fig.update_xaxes(title_text=_STEP_TITLE, row=row, col=col)
+        fig.update_yaxes(title_text=spec.axis_title, row=row, col=col)
+        if spec.log:
+            tops = [t for t in converged_tops[panel] if np.isfinite(t) and t > 0]
+            cap = max(tops) * 10 ** HEADROOM_DECADES if (any_diverged and tops) else None
+            panel_floor = floor if panel in ("suboptimality", "loss") else None
+            if panel_floor is not None and panel == "loss":
+                panel_floor = None  # the loss axis is not a gap: L* may be large
+            rng = log_range(*ranges[panel], floor=panel_floor, top=cap)
+            fig.update_yaxes(type="log", row=row, col=col)
+            if rng is not None:
+                fig.update_yaxes(range=rng, row=row, col=col)
+        else:
+            if panel in ("drift", "relative_drift", "kernel_drift"):
+                fig.update_yaxes(rangemode="tozero", row=row, col=col)
+            rng = _linear_range(ranges[panel], converged_tops[panel], any_diverged)
+            if rng is not None:
+                fig.update_yaxes(range=rng, row=row, col=col)
+
+    # divergence markers (a cross at the last record; pinned to the top if off the axis)
+    for panel, run, mx, my in markers:
+        row, col = place[panel]
+        axis = fig.get_subplot(row, col).yaxis
+        y = my
+        if axis.type == "log" and axis.range is not None and my > 0:
+            y = min(my, 10 ** axis.range[1])
+        elif axis.type != "log" and axis.range is not None:
+            y = min(max(my, axis.range[0]), axis.range[1])
+        add(go.Scatter(x=[mx], y=[y], mode="markers", legendgroup=None if single else run.name,
+                       name=f"last record before divergence at step {run.diverged_at}",
+                       showlegend=False, hovertext=f"{run.name}: last record (t = {mx:g}) "
+                       f"before divergence at step {run.diverged_at}", hoverinfo="text",
+                       marker=dict(symbol="x", size=12, color=run.color,
+                                   line=dict(width=1, color="black"))), panel)
+
+    base = height if height is not None else (430 if rows == 1 else 720)
+    base = check_int("height", base, minimum=200)
+    if title is not None:
+        fig.update_layout(title_text=title, margin=dict(t=100))
+    _legend_layout(fig, rows, base)
+    return fig
+
+
+# ---------------------------------------------------------------- measured vs bound
+
+def _bound_values(name: str, bound: Any, run: _Run) -> np.ndarray:
+    """A bound curve along ``run.steps``: an array, or a factor ``q`` drawn as ``q^{t - t_0} gap_0``."""
+    if isinstance(bound, (int, float, np.floating, np.integer)) and not isinstance(bound, bool):
+        q = check_real(f"bounds[{name!r}]", bound, minimum=0.0, strict_min=True)
+        gap0 = float(run.records["loss"][0] - run.loss_star)
+        return q ** (run.steps - run.steps[0]) * gap0
+    values = np.asarray(bound, dtype=float)
+    if values.shape != run.steps.shape:
+        raise ValueError(f"bounds[{name!r}] must be a factor q > 0 or one value per record "
+                         f"({run.steps.size}); got {describe(bound)}")
+    return values
+
+
+def suboptimality_traces(run: Any, *, bounds: Mapping[str, Any] | None = None,
+                         fit: RateFit | None = None, loss_star: float | None = None,
+                         name: str = "measured L<sub>t</sub> − L*",
+                         xaxis: str = "x", yaxis: str = "y") -> list[go.Scatter]:
+    r"""Traces of a run's suboptimality, its bounds and its fit (e.g. for a slider figure).
+
+    Args:
+      run: a :class:`~lplr_core.training.Trajectory` or a mapping of its records.
+      bounds: ``{legend name: bound}``, each bound one value per record or a per-step
+        factor :math:`q > 0`, drawn as :math:`q^{t - t_0}(L_{t_0} - L^*)` from the first
+        record.
+      fit: a fitted rate to draw on its window.
+      loss_star: :math:`L^*` (default the run's, else 0).
+      name: the measured curve's legend entry.
+      xaxis, yaxis: the axes the traces go on (``"x2"``, ``"y2"`` for a second panel).
+
+    Returns:
+      A list of plotly traces: the measured curve (cut at a divergence, with a cross at its
+      last record), then the bounds, then the fit.
+    """
+    if loss_star is not None:
+        loss_star = check_real("loss_star", loss_star)
+    r = _as_runs(run, loss_star, None, None)[0]
+    if r.name != "run":
+        raise TypeError("run must be one run (a Trajectory or a mapping of its records); got "
+                        "a mapping of several")
+    bounds = {} if bounds is None else bounds
+    if not isinstance(bounds, Mapping):
+        raise TypeError(f"bounds must be a mapping {{name: bound}}; got {describe(bounds)}")
+    if fit is not None and not isinstance(fit, RateFit):
+        raise TypeError(f"fit must be a RateFit or None; got {describe(fit)}")
+    _check_name("name", name)
+    axes = dict(xaxis=xaxis, yaxis=yaxis)
+    x, gap = r.series("suboptimality")
+    label = name + (f" (diverged at step {r.diverged_at})" if r.diverged_at is not None else "")
+    traces = [go.Scatter(x=x, y=gap, name=label, mode="lines",
+                         line=dict(color=COLORWAY[0], width=3), **axes)]
+    if r.diverged_at is not None and np.isfinite(gap).any():
+        ok = np.isfinite(gap)
+        traces.append(go.Scatter(x=[x[ok][-1]], y=[gap[ok][-1]], mode="markers",
+                                 showlegend=False, hoverinfo="text",
+                                 hovertext=f"last record before divergence at step "
+                                           f"{r.diverged_at}",
+                                 marker=dict(symbol="x", size=12, color=COLORWAY[0]), **axes))
+    for i, (key, bound) in enumerate(bounds.items()):
+        _check_name("bounds' keys", key)
+        color, dash = _OVERLAY_STYLES[i % len(_OVERLAY_STYLES)]
+        traces.append(go.Scatter(x=r.steps, y=_bound_values(key, bound, r), name=key,
+                                 mode="lines", line=dict(color=color, dash=dash, width=2),
+                                 **axes))
+    if fit is not None:
+        fx, fy = _fit_curve(fit, r, 0.0)
+        traces.append(go.Scatter(x=fx, y=fy, name=f"fitted rate q̂ = {fit.rate:.4g}",
+                                 mode="lines", line=dict(color=_FIT_STYLE[0], dash=_FIT_STYLE[1],
+                                                         width=2), **axes))
+    return traces
+
+
+def suboptimality_figure(run: Any, *, bounds: Mapping[str, Any] | None = None,
+                         fit: RateFit | None = None, loss_star: float | None = None,
+                         floor: float | None = None, title: str | None = None,
+                         height: int = 430) -> go.Figure:
+    r"""The measured suboptimality :math:`L_t - L^*` of a run against bound curves.
+
+    Args:
+      run: a :class:`~lplr_core.training.Trajectory` or a mapping of its records.
+      bounds: ``{legend name: bound}``: one value per record, or a per-step factor
+        :math:`q` drawn as :math:`q^{t - t_0}(L_{t_0} - L^*)`.
+      fit: a fitted rate (:class:`~lplr_core.diagnostics.RateFit`) to overlay.
+      loss_star: :math:`L^*` (default the run's, else 0).
+      floor: the axis's lower limit (e.g. the round-off floor of
+        :func:`~lplr_core.summary.round_off_floor`).
+      title: the figure's title.
+      height: the plot's height in px, without the legend.
+
+    Returns:
+      A one-panel plotly figure on a log axis clipped as :func:`log_range` says.
+    """
+    traces = suboptimality_traces(run, bounds=bounds, fit=fit, loss_star=loss_star)
+    if floor is not None:
+        floor = check_real("floor", floor, minimum=0.0, strict_min=True)
+    if title is not None and not isinstance(title, str):
+        raise TypeError(f"title must be a str or None; got {describe(title)}")
+    height = check_int("height", height, minimum=200)
+    fig = go.Figure(traces)
+    r = _as_runs(run, loss_star, None, None)[0]
+    _, gap = r.series("suboptimality")
+    cap = None
+    if r.diverged_at is not None:
+        first = gap[np.isfinite(gap)]
+        cap = float(first[0]) * 10 ** HEADROOM_DECADES if first.size and first[0] > 0 else None
+    drawn = [np.asarray(t.y, dtype=float) for t in traces if t.y is not None]
+    rng = log_range(*drawn, floor=floor, top=cap)
+    fig.update_yaxes(type="log", title_text=PANELS["suboptimality"].axis_title)
+    if rng is not None:
+        fig.update_yaxes(range=rng)
+        for trace in fig.data:  # the divergence cross, pinned to the top edge
+            if trace.marker.symbol == "x" and trace.y[0] > 10 ** rng[1]:
+                trace.y = [10 ** rng[1]]
+    fig.update_xaxes(title_text=_STEP_TITLE)
+    if title is not None:
+        fig.update_layout(title_text=title, margin=dict(t=80))
+    _legend_layout(fig, 1, height)
+    return fig
+
+
+def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary | None = None,
+                    loss_star: float | None = None, title: str | None = None,
+                    height: int = 430) -> go.Figure:
+    r"""A fitted linear rate, seen two ways: the line on :math:`\log(L_t - L^*)`, and the factors.
+
+    Left: the suboptimality on a log axis with the fitted line on its window (shaded).
+    Right: the measured per-step factor between consecutive records,
+    :math:`\big((L_{t'} - L^*)/(L_t - L^*)\big)^{1/(t' - t)}`, against the fitted
+    :math:`\hat q` (a geometric decay at rate :math:`\hat q` is a flat line there).
+
+    Args:
+      run: a :class:`~lplr_core.training.Trajectory` or a mapping of its records.
+      fit: the fit to show (default the summary's).
+      summary: a :class:`~lplr_core.summary.RunSummary` of the run, for its fit and its
+        round-off floor (factors below the floor are not drawn: they are noise).
+      loss_star: :math:`L^*` (default the run's, else 0).
+      title: the figure's title.
+      height: the plot's height in px, without the legend.
+    """
+    if summary is not None and not isinstance(summary, RunSummary):
+        raise TypeError(f"summary must be a RunSummary or None; got {describe(summary)}")
+    if fit is None and summary is not None:
+        fit = summary.rate_fit
+    if not isinstance(fit, RateFit):
+        raise ValueError(f"fit must be a RateFit (or a summary with one); got {describe(fit)}")
+    if loss_star is None and summary is not None:
+        loss_star = summary.loss_star
+    r = _as_runs(run, loss_star, None, None)[0]
+    height = check_int("height", height, minimum=200)
+    x, gap = r.series("suboptimality")
+    floor = summary.round_off_floor if summary is not None else None
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+        "log suboptimality and the fitted line", "per-step factor between records"))
+    fig.add_trace(go.Scatter(x=x, y=gap, name="measured L<sub>t</sub> − L*", mode="lines",
+                             line=dict(color=COLORWAY[0], width=3)), row=1, col=1)
+    fx, fy = _fit_curve(fit, r, 0.0)
+    fig.add_trace(go.Scatter(x=fx, y=fy, name=f"fitted rate q̂ = {fit.rate:.4g} "
+                             f"(R<sup>2</sup> = {fit.r2:.3f})", mode="lines",
+                             line=dict(color=_FIT_STYLE[0], dash=_FIT_STYLE[1], width=2)),
+                  row=1, col=1)
+    for col in (1, 2):
+        fig.add_vrect(x0=fit.start, x1=fit.stop, fillcolor=_SHADE, opacity=0.08, line_width=0,
+                      layer="below", row=1, col=col)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ok = np.isfinite(gap[:-1]) & np.isfinite(gap[1:]) & (gap[:-1] > 0) & (gap[1:] > 0)
+        if floor is not None and np.isfinite(floor):
+            ok &= gap[1:] > floor
+        factors = np.where(ok, (gap[1:] / np.where(ok, gap[:-1], 1.0))
+                           ** (1.0 / np.diff(x)), np.nan)
+    fig.add_trace(go.Scatter(x=x[1:], y=factors, name="measured per-step factor",
+                             mode="lines", line=dict(color=COLORWAY[2], dash="solid", width=1.5)),
+                  row=1, col=2)
+    fig.add_trace(go.Scatter(x=[fit.start, fit.stop], y=[fit.rate, fit.rate], mode="lines",
+                             name="q̂ on the fit's window", showlegend=True,
+                             line=dict(color=_FIT_STYLE[0], dash="dot", width=2)), row=1, col=2)
+    rng = log_range(gap, floor=floor)
+    fig.update_yaxes(type="log", title_text=PANELS["suboptimality"].axis_title, row=1, col=1)
+    if rng is not None:
+        fig.update_yaxes(range=rng, row=1, col=1)
+    fig.update_yaxes(title_text="(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
+                     row=1, col=2)
+    fig.update_xaxes(title_text=_STEP_TITLE)
+    if title is not None:
+        if not isinstance(title, str):
+            raise TypeError(f"title must be a str or None; got {describe(title)}")
+        fig.update_layout(title_text=title, margin=dict(t=100))
+    _legend_layout(fig, 1, height)
+    return fig
