@@ -334,3 +334,48 @@ def test_bad_inputs_raise_clear_errors(call, error, words):
     run = _linear_run(0.3, steps=5)
     with pytest.raises(error, match=re.escape(words)):
         call(run)
+
+
+# ------------------------------------------------------------- GDPath and factors
+
+def test_gdpath_runs_are_drawn_and_cut_at_divergence():
+    from lplr_core.objectives import gradient_descent_fn
+
+    path = gradient_descent_fn(lambda v: v ** 2, 1.0, 0.25, 20)      # x_t = 0.5^t, f = 0.25^t
+    fig = vt.diagnostics_figure(path, panels=("suboptimality", "pl_ratio"))
+    (sub,) = [t for t in fig.data if t.name == "suboptimality"]
+    np.testing.assert_allclose(sub.y, 0.25 ** np.arange(21), rtol=1e-12)
+    (rho,) = [t for t in fig.data if t.name == "PL ratio"]
+    np.testing.assert_allclose(rho.y, 2.0, rtol=1e-12)              # f'^2 / 2f = 4x^2 / 2x^2
+    bad = gradient_descent_fn(lambda v: v ** 2, 1.0, 1.5, 200)       # x_t = (−2)^t
+    assert bad.diverged
+    traces = vt.suboptimality_traces(bad, bounds={"q": 0.5})
+    assert "diverged at step" in traces[0].name and max(traces[0].x) < bad.diverged_at
+
+
+def test_rate_factor_figure_styles_and_data():
+    x = np.array([0.5, 1.0, 1.5])
+    panels = [vt.factor_panel("a", measured={"worst": (x, [0.8, 0.6, 0.7]),
+                                             "fitted": (x, [0.7, 0.5, 0.6])},
+                              bounds={"bound": (x, [0.9, 0.7, 0.9])}, y_range=(0, 1.5)),
+              vt.factor_panel("b", measured={"worst": (x, [0.85, 0.65, 0.75])},
+                              bounds={"exact": (x, [0.8, 0.6, 0.7])})]
+    fig = vt.rate_factor_figure(panels)
+    worst = [t for t in fig.data if t.name == "worst"]
+    assert len(worst) == 2 and sum(t.showlegend is not False for t in worst) == 1
+    assert worst[0].marker.symbol == worst[1].marker.symbol
+    np.testing.assert_allclose(worst[1].y, [0.85, 0.65, 0.75])
+    styles = {(t.marker.color, t.marker.symbol) if t.mode == "markers"
+              else (t.line.color, t.line.dash) for t in fig.data if t.showlegend is not False}
+    assert len(styles) == 4
+    vlines = [s for s in fig.layout.shapes if s.x0 == s.x1]
+    assert sorted({s.x0 for s in vlines}) == [1.0, 2.0]
+    assert list(fig.layout.yaxis.range) == [0, 1.5]
+    with pytest.raises(ValueError, match="measured"):
+        vt.factor_panel("c", measured={})
+    with pytest.raises(ValueError, match=re.escape("bounds['b']")):
+        vt.factor_panel("c", measured={"m": (x, x)}, bounds={"b": (x, x[:2])})
+    with pytest.raises(TypeError, match=re.escape("panels[0]")):
+        vt.rate_factor_figure(["a"])
+    with pytest.raises(ValueError, match="low < high"):
+        vt.factor_panel("c", measured={"m": (x, x)}, y_range=(1, 0))

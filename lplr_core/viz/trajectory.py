@@ -13,9 +13,12 @@ One home for the figures a student reads a run from (issue 13, section 1):
   a per-step factor :math:`q`, drawn as :math:`q^{t - t_0}(L_{t_0} - L^*)`);
   :func:`suboptimality_traces` gives the same traces for :func:`~lplr_core.viz.slider_figure`;
 * :func:`rate_fit_figure`: a fitted linear rate on its window, with the measured per-step
-  factors against the fitted :math:`\hat q`.
+  factors against the fitted :math:`\hat q`;
+* :func:`rate_factor_figure`: per-step factors against the step size, measured (markers)
+  against bounds (lines), with the thresholds :math:`1/\beta` and :math:`2/\beta` marked.
 
-A run is a :class:`~lplr_core.training.Trajectory` or a mapping with the same record names
+A run is a :class:`~lplr_core.training.Trajectory`, a
+:class:`~lplr_core.objectives.GDPath` (gradient descent on a function), or a mapping with the same record names
 (``"steps"``, ``"loss"``, ``"drift"``, ... and optionally ``"ntk_steps"``, ``"lambda_min"``,
 ``"diverged_at"``), e.g. one run of a stored experiment (:func:`results_runs` splits a
 stored sweep into runs). Several runs are given as a mapping ``{name: run}``; each gets a
@@ -47,6 +50,7 @@ from plotly.subplots import make_subplots
 
 from lplr_core._validation import check_int, check_real, describe
 from lplr_core.diagnostics import RateFit, lower_envelope
+from lplr_core.objectives import GDPath
 from lplr_core.summary import RunSummary
 from lplr_core.training import Trajectory
 from lplr_core.viz.figures import COLORWAY
@@ -63,6 +67,9 @@ __all__ = [
     "diagnostics_figure",
     "level",
     "log_range",
+    "FactorPanel",
+    "factor_panel",
+    "rate_factor_figure",
     "rate_fit_figure",
     "results_runs",
     "suboptimality_figure",
@@ -259,6 +266,11 @@ def _array(name: str, value: Any) -> np.ndarray:
 
 def _as_run(name: str, run: Any, loss_star: float | None) -> _Run:
     where = f"runs[{name!r}]"
+    if isinstance(run, GDPath):  # gradient descent on a function (lplr_core.objectives)
+        run = {"steps": np.arange(len(run.values)), "loss": run.values,
+               "grad_norm_sq": run.grad_norm_sq, "pl_ratio": run.pl_ratio(),
+               "diverged_at": -1 if run.diverged_at is None else run.diverged_at,
+               "loss_star": run.loss_star}
     if isinstance(run, Trajectory):
         get = lambda key: getattr(run, key)  # noqa: E731
         has = lambda key: True  # noqa: E731
@@ -276,8 +288,8 @@ def _as_run(name: str, run: Any, loss_star: float | None) -> _Run:
         divergence = run.get("divergence")
         star = run.get("loss_star", 0.0)
     else:
-        raise TypeError(f"{where} must be a lplr_core Trajectory or a mapping of its records "
-                        f"('steps', 'loss', ...); got {describe(run)}")
+        raise TypeError(f"{where} must be a lplr_core Trajectory, a GDPath or a mapping of "
+                        f"its records ('steps', 'loss', ...); got {describe(run)}")
     star = check_real("loss_star", star if loss_star is None else loss_star)
     steps = _array(f"{where}['steps']", get("steps"))
     records = {}
@@ -311,7 +323,7 @@ def _as_run(name: str, run: Any, loss_star: float | None) -> _Run:
 
 
 def _as_runs(runs: Any, loss_star: float | None, colors: Any, dashes: Any) -> list[_Run]:
-    if isinstance(runs, (Trajectory,)) or (isinstance(runs, Mapping) and "steps" in runs):
+    if isinstance(runs, (Trajectory, GDPath)) or (isinstance(runs, Mapping) and "steps" in runs):
         items = [("run", runs)]
         single = True
     elif isinstance(runs, Mapping):
@@ -320,8 +332,8 @@ def _as_runs(runs: Any, loss_star: float | None, colors: Any, dashes: Any) -> li
         items = [(_check_name("runs' keys", k), v) for k, v in runs.items()]
         single = False
     else:
-        raise TypeError(f"runs must be a Trajectory, a mapping of one run's records, or a "
-                        f"mapping {{name: run}}; got {describe(runs)}")
+        raise TypeError(f"runs must be a Trajectory, a GDPath, a mapping of one run's "
+                        f"records, or a mapping {{name: run}}; got {describe(runs)}")
     out = [_as_run(name, run, loss_star) for name, run in items]
     n = len(out)
     palette = _styles("colors", colors, n, [COLORWAY[i % len(COLORWAY)] for i in range(n)])
@@ -970,6 +982,137 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     fig.update_yaxes(title_text="(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
                      row=1, col=2)
     fig.update_xaxes(title_text=_STEP_TITLE)
+    if title is not None:
+        if not isinstance(title, str):
+            raise TypeError(f"title must be a str or None; got {describe(title)}")
+        fig.update_layout(title_text=title, margin=dict(t=100))
+    _legend_layout(fig, 1, height)
+    return fig
+
+
+# ------------------------------------------------------------ factors against the step
+
+_MEASURED_STYLES = (("#0072B2", "circle"), ("#D55E00", "diamond-open"), ("#CC79A7", "square"),
+                    ("#E69F00", "triangle-up"), ("#56B4E9", "x"))
+_BOUND_STYLES = (("#009E73", "solid"), ("#009E73", "dash"), ("#000000", "dot"),
+                 ("#CC79A7", "dashdot"), ("#E69F00", "longdash"))
+
+
+class FactorPanel(NamedTuple):
+    """One panel of :func:`rate_factor_figure` (make it with :func:`factor_panel`)."""
+
+    title: str
+    measured: dict
+    bounds: dict
+    y_range: tuple[float, float] | None
+
+
+def _pairs(name: str, given: Any) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise TypeError(f"{name} must be a mapping {{legend name: (x, y)}}; got "
+                        f"{describe(given)}")
+    out = {}
+    for key, pair in given.items():
+        _check_name(f"{name}' keys", key)
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{name}[{key!r}] must be a pair (x, y); got {describe(pair)}")
+        x, y = (np.asarray(v, dtype=float) for v in pair)
+        if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+            raise ValueError(f"{name}[{key!r}] must be two 1-D arrays of one shape; got shapes "
+                             f"{x.shape} and {y.shape}")
+        out[key] = (x, y)
+    return out
+
+
+def factor_panel(title: str, *, measured: Mapping[str, Any],
+                 bounds: Mapping[str, Any] | None = None,
+                 y_range: Sequence[float] | None = None) -> FactorPanel:
+    r"""A panel of :func:`rate_factor_figure`: per-step factors against the step size.
+
+    Args:
+      title: the panel's title.
+      measured: ``{legend name: (x, y)}`` measured factors (drawn as markers), e.g. the
+        worst per-step factor and the fitted :math:`\hat q` against :math:`\eta\beta`.
+      bounds: ``{legend name: (x, y)}`` bound curves (drawn as lines).
+      y_range: the y-axis range ``(low, high)``, or ``None`` (automatic).
+
+    Returns:
+      A :class:`FactorPanel`.
+    """
+    _check_name("title", title)
+    m = _pairs("measured", measured)
+    if not m:
+        raise ValueError("measured must hold at least one series of measured factors")
+    if y_range is not None:
+        if not isinstance(y_range, (tuple, list)) or len(y_range) != 2:
+            raise ValueError(f"y_range must be a pair (low, high); got {describe(y_range)}")
+        low, high = (check_real("y_range[i]", v) for v in y_range)
+        if not low < high:
+            raise ValueError(f"y_range must have low < high; got {y_range!r}")
+        y_range = (low, high)
+    return FactorPanel(title, m, _pairs("bounds", bounds), y_range)
+
+
+def rate_factor_figure(panels: Sequence[FactorPanel], *,
+                       thresholds: Sequence[float] = (1.0, 2.0),
+                       x_title: str = "η β", y_title: str = "per-step factor of L − L*",
+                       title: str | None = None, height: int = 450) -> go.Figure:
+    r"""Per-step factors against the step size: measured (markers) against bounds (lines).
+
+    A series keeps its style in every panel (one legend entry). Grey dotted vertical lines
+    mark ``thresholds`` (in the units of the x-axis, e.g. :math:`1/\beta` and
+    :math:`2/\beta` when x is :math:`\eta\beta`), a grey line the factor 1 (no decrease).
+
+    Args:
+      panels: one to three :class:`FactorPanel`.
+      thresholds: x positions of the vertical lines.
+      x_title, y_title: the axis titles (HTML: ``<sub>``, ``<sup>``).
+      title: the figure's title.
+      height: the plot's height in px, without the legend.
+    """
+    if isinstance(panels, FactorPanel) or not isinstance(panels, Sequence) \
+            or not 1 <= len(panels) <= 3:
+        raise ValueError(f"panels must be a sequence of 1 to 3 FactorPanel (from "
+                         f"factor_panel); got {describe(panels)}")
+    for i, p in enumerate(panels):
+        if not isinstance(p, FactorPanel):
+            raise TypeError(f"panels[{i}] must be a FactorPanel (from factor_panel); got "
+                            f"{describe(p)}")
+    marks = [check_real("thresholds[i]", t) for t in thresholds]
+    _check_name("x_title", x_title)
+    _check_name("y_title", y_title)
+    height = check_int("height", height, minimum=200)
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
+                        horizontal_spacing=0.1)
+    m_names = list(dict.fromkeys(n for p in panels for n in p.measured))
+    b_names = list(dict.fromkeys(n for p in panels for n in p.bounds))
+    m_style = {n: _MEASURED_STYLES[i % len(_MEASURED_STYLES)] for i, n in enumerate(m_names)}
+    b_style = {n: _BOUND_STYLES[i % len(_BOUND_STYLES)] for i, n in enumerate(b_names)}
+    shown: set[str] = set()
+    for col, panel in enumerate(panels, start=1):
+        for name, (x, y) in panel.bounds.items():
+            color, dash = b_style[name]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, legendgroup=name,
+                                     showlegend=name not in shown,
+                                     line=dict(color=color, dash=dash, width=2.5)),
+                          row=1, col=col)
+            shown.add(name)
+        for name, (x, y) in panel.measured.items():
+            color, symbol = m_style[name]
+            fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=name, legendgroup=name,
+                                     showlegend=name not in shown,
+                                     marker=dict(color=color, symbol=symbol, size=8)),
+                          row=1, col=col)
+            shown.add(name)
+        for mark in marks:
+            fig.add_vline(x=mark, line=dict(color="grey", dash="dot"), row=1, col=col)
+        fig.add_hline(y=1.0, line=dict(color="grey", width=1), row=1, col=col)
+        fig.update_yaxes(title_text=y_title, row=1, col=col)
+        if panel.y_range is not None:
+            fig.update_yaxes(range=list(panel.y_range), row=1, col=col)
+    fig.update_xaxes(title_text=x_title)
     if title is not None:
         if not isinstance(title, str):
             raise TypeError(f"title must be a str or None; got {describe(title)}")
