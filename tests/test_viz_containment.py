@@ -37,7 +37,7 @@ def network():
     params0 = mlp.init(jax.random.PRNGKey(0), 5, dtype="float64")
     tb0 = bounds.two_layer_bounds(mlp, params0, x)
     outputs = np.asarray(mlp.apply(params0, x))
-    return tb0, outputs, labels
+    return tb0, outputs, labels, (mlp, params0, x)
 
 
 def _texts(fig: go.Figure) -> list[str]:
@@ -64,7 +64,7 @@ def _styles_unique(traces) -> None:
 
 
 def test_path_lengths_match_the_closed_form(network):
-    tb0, outputs, labels = network
+    tb0, outputs, labels, _ = network
     tb = tb0.with_targets(outputs + 1e-3 * labels)
     r_c = tb.certified_radius()
     radii = r_c * np.geomspace(1e-3, 1.5, 12)          # beyond r_c: mu <= 0, no bound
@@ -86,7 +86,7 @@ def test_path_lengths_match_the_closed_form(network):
 
 
 def test_path_lengths_bad_inputs(network):
-    tb0, outputs, labels = network
+    tb0, outputs, labels, _ = network
     tb = tb0.with_targets(outputs + 1e-3 * labels)
     with pytest.raises(ValueError, match="no targets"):
         vc.path_lengths(tb0, 0.1, [0.1, 0.2])
@@ -223,3 +223,39 @@ def test_radius_scaling_figure_bad_inputs():
         vc.radius_scaling_figure(widths, rc, need, fits={"A": {"radius": 0.5}})
     with pytest.raises(TypeError, match="proved_radius"):
         vc.radius_scaling_figure(widths, [0.1, 0.2], need)
+
+
+def test_guarantee_figure(network):
+    tb0, outputs, labels, _ = network
+    del tb0
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mlp = lp.MLP((256,), activation="erf", parameterization="ntk")
+    params0 = mlp.init(jax.random.PRNGKey(0), 5, dtype="float64")
+    target = bounds.certified_target_scale(mlp, params0, x, labels, grid=8)
+    y_ok = outputs + target.scale * labels
+    proved = lp.certify(mlp, params0, x, y_ok, step_size=target.step_size)
+    failed = lp.certify(mlp, params0, x, outputs + 100 * target.scale * labels,
+                        step_size=target.step_size)
+    assert proved.proved and not failed.proved
+    steps = np.arange(0, 101, 10)
+    fig = vc.guarantee_figure(proved, steps)
+    (trace,) = fig.data
+    np.testing.assert_allclose(trace.y, proved.loss0 * proved.rate ** steps, rtol=1e-12)
+    assert "a priori" in trace.name and fig.layout.title.text.startswith("proved")
+    assert fig.layout.yaxis.type == "log"
+    _no_raw_scripts(fig)
+    # not proved: no curve, the failed hypotheses named
+    bad = vc.guarantee_figure(failed, steps)
+    assert len(bad.data) == 0 and bad.layout.title.text == "not proved"
+    failing = [h.name for h in failed.hypotheses if not h.proved]
+    assert failing and all(name in bad.layout.annotations[0].text for name in failing)
+    both = vc.guarantee_figure({"s*": proved, "100 s*": failed}, steps)
+    assert len(both.data) == 1 and both.layout.title.text == "partly proved"
+    with pytest.raises(TypeError, match="certificates"):
+        vc.guarantee_figure([proved], steps)
+    with pytest.raises(ValueError, match="steps"):
+        vc.guarantee_figure(proved, [5, 1])
+    with pytest.raises(ValueError, match="height"):
+        vc.guarantee_figure(proved, steps, height=10)

@@ -16,6 +16,9 @@ bound :math:`P(r) = \sqrt{2L_0/\mu(r)}/(1 - \beta(r)\eta/2)` is at most :math:`r
   :math:`r_c = \lambda_0/L_\Theta` against the distance gradient descent needs (e.g.
   :func:`~lplr_core.bounds.interpolation_distance`), and optionally the certified target
   scale :math:`s^*(m)`, on log-log axes, with fitted exponents in the legend.
+* :func:`guarantee_figure`: what a :class:`~lplr_core.bounds.Certificate` guarantees, the
+  curve :math:`q^t L(\theta_0)` over the steps it covers, or, when a hypothesis failed, an
+  empty axis that names the failed hypotheses (never a curve that was not proved).
 
 Every figure uses the book's ``"lplr"`` template, titles every axis, writes sub- and
 superscripts as ``<sub>``/``<sup>``, gives each series a colour *and* a dash of its own, and
@@ -34,13 +37,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lplr_core._validation import check_int, check_real, describe
-from lplr_core.bounds import TwoLayerBounds
+from lplr_core.bounds import Certificate, TwoLayerBounds
 from lplr_core.diagnostics import PowerLawFit
 from lplr_core.viz.figures import COLORWAY, slider_figure
 from lplr_core.viz.style import legend_height_px
 
 __all__ = [
     "PathLengthPicture",
+    "guarantee_figure",
     "path_length_figure",
     "path_length_traces",
     "path_lengths",
@@ -374,4 +378,71 @@ def radius_scaling_figure(widths: Sequence[Any], proved_radius: Mapping[str, Any
         fig.update_yaxes(type="log", title_text="s*", row=1, col=2)
     fig.update_layout(title_text=title)
     _legend_below(fig, _BASE_HEIGHT)
+    return fig
+
+
+def guarantee_figure(certificates: Certificate | Mapping[str, Certificate], steps: Any, *,
+                     title: str | None = None, height: int = 360) -> go.Figure:
+    r"""The loss a certificate guarantees, :math:`q^t L(\theta_0)`, over the steps it covers.
+
+    Args:
+      certificates: one :class:`~lplr_core.bounds.Certificate` (from
+        :func:`~lplr_core.bounds.certify`), or ``{legend name: certificate}``.
+      steps: the steps :math:`t` (1-D, non-negative, increasing).
+      title: the figure's title (default: "proved" or "not proved", with the mode).
+      height: the figure's height in px without the legend, at least 200.
+
+    Returns:
+      A one-panel figure, log y-axis. A proved certificate is drawn as
+      :math:`q^t L(\theta_0)` on the steps it covers (an a-posteriori one only up to its
+      run's last step); one that is not proved draws no curve, and the figure says which
+      hypotheses failed.
+    """
+    if isinstance(certificates, Certificate):
+        certs = {"proved bound": certificates}
+    elif isinstance(certificates, Mapping) and certificates:
+        certs = dict(certificates)
+    else:
+        raise TypeError("certificates must be a Certificate (lplr_core.certify) or a non-empty "
+                        f"mapping {{name: Certificate}}; got {describe(certificates)}")
+    for key, cert in certs.items():
+        if not isinstance(key, str) or not key:
+            raise TypeError(f"certificates' keys must be non-empty str; got {describe(key)}")
+        if not isinstance(cert, Certificate):
+            raise TypeError(f"certificates[{key!r}] must be a Certificate; got {describe(cert)}")
+    try:
+        t = np.asarray(steps, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"steps must be a 1-D array of steps; got {describe(steps)}") from exc
+    if t.ndim != 1 or t.size < 2 or not np.all(np.isfinite(t)) or np.any(t < 0) \
+            or not np.all(np.diff(t) > 0):
+        raise ValueError(f"steps must hold at least 2 non-negative, increasing steps; got "
+                         f"{describe(steps)}")
+    _check_title("title", title)
+    height = check_int("height", height, minimum=200)
+    fig = go.Figure()
+    failed = []
+    for i, (key, cert) in enumerate(certs.items()):
+        if not cert.proved:
+            failed.append((key, [h.name for h in cert.hypotheses if not h.proved]))
+            continue
+        covered = t if cert.steps is None else t[t <= cert.steps]
+        fig.add_trace(go.Scatter(
+            x=covered, y=cert.guaranteed_loss(covered), mode="lines",
+            name=f"{key}: {cert.mode}, q = {cert.rate:.5f}",
+            line=dict(color=COLORWAY[(i + 1) % len(COLORWAY)], dash=_DASHES[(i + 1) % 6],
+                      width=3)))
+    if failed:
+        text = "<br>".join(f"{key}: not proved ({', '.join(names)} failed)"
+                           for key, names in failed)
+        fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper",
+                           showarrow=False, font=dict(size=14, color="#B42318"))
+    if title is None:
+        proved = [c for c in certs.values() if c.proved]
+        title = ("proved (" + ", ".join(sorted({c.mode for c in proved})) + ")" if proved
+                 and not failed else "not proved" if not proved else "partly proved")
+    fig.update_layout(title_text=title, xaxis=dict(title_text="step t", range=[t[0], t[-1]]),
+                      yaxis=dict(type="log", title_text="guaranteed loss q<sup>t</sup> "
+                                                        "L(θ<sub>0</sub>)"))
+    _legend_below(fig, height)
     return fig
