@@ -22,6 +22,7 @@ go = pytest.importorskip("plotly.graph_objects")
 
 from lplr_core.check import check_network  # noqa: E402
 from lplr_core.viz import report as vrep  # noqa: E402
+from lplr_core.viz import trajectory as vtraj  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
@@ -58,18 +59,28 @@ def diverged(problem, good):
                          step_size=6.0 / good.beta0)
 
 
-def _by_group(fig, group):
-    return [t for t in fig.data if t.legendgroup == group]
+def _on(fig, xaxis):
+    return [t for t in fig.data if (t.xaxis or "x") == xaxis]
 
 
-def _one(fig, group, xaxis=None):
-    found = [t for t in _by_group(fig, group) if xaxis is None or (t.xaxis or "x") == xaxis]
-    assert len(found) == 1, (group, xaxis, len(found))
-    return found[0]
+def _matching(fig, xaxis, x, y):
+    """The traces on ``xaxis`` whose data are exactly ``(x, y)``."""
+    out = []
+    for t in _on(fig, xaxis):
+        tx, ty = np.asarray(t.x, float), np.asarray(t.y, float)
+        if tx.shape == np.shape(x) and np.array_equal(tx, np.asarray(x, float)) \
+                and np.allclose(ty, np.asarray(y, float), rtol=1e-14, equal_nan=True):
+            out.append(t)
+    return out
+
+
+def _named(fig, prefix, xaxis=None):
+    return [t for t in fig.data if (t.name or "").startswith(prefix)
+            and (xaxis is None or (t.xaxis or "x") == xaxis)]
 
 
 def _texts(fig):
-    """Every text a reader sees: title, axis titles, subplot titles, legend names."""
+    """Every text a reader sees: title, axis titles, annotations, legend names."""
     out = [fig.layout.title.text or ""]
     for name in dir(fig.layout):
         if re.fullmatch(r"[xy]axis\d*", name):
@@ -92,24 +103,31 @@ def test_fixtures_are_what_the_tests_need(good, diverged):
 
 # ---------------------------------------------------------------- report_figure
 
+# panels: NTK gap (x, y), drift (x2, y2), PL ratio (x3, y3), suboptimality (x4, y4)
+
 def test_report_figure_traces_carry_the_records(good):
     fig = vrep.report_figure(good)
     t = good.trajectory
-    lam = _one(fig, "lambda_min")
-    assert np.array_equal(lam.x, t.ntk_steps) and np.allclose(lam.y, t.lambda_min, rtol=0)
-    assert np.allclose(_one(fig, "drift").y, t.drift, rtol=0)
-    assert np.allclose(_one(fig, "pl_ratio").y, t.pl_ratio, rtol=0, equal_nan=True)
-    gap = np.asarray(t.loss) - good.loss_star
-    sub = _one(fig, "suboptimality")
-    assert np.array_equal(sub.x, t.steps) and np.allclose(sub.y, gap, rtol=1e-15)
+    assert _matching(fig, "x", t.ntk_steps, t.lambda_min)
+    assert _matching(fig, "x2", t.steps, t.drift)
+    assert _matching(fig, "x3", t.steps, t.pl_ratio)
+    assert _matching(fig, "x4", t.steps, np.asarray(t.loss) - good.loss_star)
     # the constants, recomputed from the report's raw fields
     mu = good.lambda0 - good.lipschitz * good.radius
-    assert all(np.allclose(tr.y, mu, rtol=1e-12) for tr in _by_group(fig, "mu_hat"))
-    assert len(_by_group(fig, "mu_hat")) == 2                   # gap panel and PL panel
-    assert np.allclose(_one(fig, "radius").y, good.radius)
-    rhat = _by_group(fig, "radius_hat")
-    if rhat:
-        assert np.allclose(rhat[0].y, good.lambda0 / good.lipschitz, rtol=1e-12)
+    mus = _named(fig, vrep.SERIES["mu_hat"]["name"])
+    assert sorted(m.xaxis for m in mus) == ["x", "x3"]              # NTK and PL panels
+    assert all(np.allclose(m.y, mu, rtol=1e-12) for m in mus)
+    assert sum(m.showlegend is not False for m in mus) == 1        # one legend entry
+    (radius,) = _named(fig, "radius r", "x2")
+    assert np.allclose(radius.y, good.radius)
+    rhat = _named(fig, vrep.SERIES["radius_hat"]["name"], "x2")
+    expected = good.lambda0 / good.lipschitz
+    if expected <= vrep.RADIUS_HAT_SPAN * max(good.max_drift, good.radius):
+        assert len(rhat) == 1 and np.allclose(rhat[0].y, expected, rtol=1e-12)
+    else:
+        assert not rhat and any(f"{expected:.3g}" in (a.text or "")
+                                for a in fig.layout.annotations)
+    assert f"{good.model}: consistent" == fig.layout.title.text
 
 
 def test_report_figure_overlays_recomputed_with_numpy(good):
@@ -121,67 +139,69 @@ def test_report_figure_overlays_recomputed_with_numpy(good):
     fit = good.rate_fit
     window = (steps >= fit.start) & (steps <= fit.stop)
     slope, intercept = np.polyfit(steps[window], np.log(gap[window]), 1)
-    line = _one(fig, "fit")
+    (line,) = _named(fig, "fitted rate", "x4")
     assert np.array_equal(line.x, steps[window])
     assert np.allclose(line.y, np.exp(intercept + slope * steps[window]), rtol=1e-8)
     assert f"{math.exp(slope):.4g}" in line.name
     # D2's bound with the estimates: the sharp factor written out
     eta, mu, beta = good.step_size, good.mu_hat, good.beta_hat
     q = 1 - 2 * mu * eta * (1 - beta * eta / 2)
-    bound = _one(fig, "bound")
+    (bound,) = _named(fig, vrep.SERIES["bound"]["name"], "x4")
     assert np.allclose(bound.y, gap[0] * q ** steps, rtol=1e-9)
+    assert f"{q:.4g}" in bound.name
     # the PL envelope on the stable window: a running minimum, ending at the report's value
     stable = (steps >= good.stable_from) & (steps <= good.stable_until)
-    env = _one(fig, "envelope")
+    (env,) = _named(fig, "lower envelope", "x3")
     rho = np.asarray(t.pl_ratio)[stable]
     assert np.array_equal(env.x, steps[stable])
     assert np.allclose(env.y, np.fmin.accumulate(rho), rtol=0)
     assert env.y[-1] == pytest.approx(good.pl_envelope_min, rel=1e-12)
     # the stable regime is shaded exactly
-    (rect,) = [s for s in fig.layout.shapes if s.type == "rect"]
-    assert (rect.x0, rect.x1) == (good.stable_from, good.stable_until)
+    rects = {(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"}
+    assert rects == {(good.stable_from, good.stable_until)}
 
 
 def test_log_axes_are_clipped_to_the_records(good):
     fig = vrep.report_figure(good)
     low, high = fig.layout.yaxis4.range
     gap = np.asarray(good.trajectory.loss) - good.loss_star
-    gap = gap[np.isfinite(gap) & (gap > 0)]
     assert fig.layout.yaxis4.type == "log"
-    assert low <= math.log10(gap.min()) or high - low >= vrep.MAX_DECADES
-    assert high >= math.log10(gap.max()) and high - low <= vrep.MAX_DECADES + 1.01
-    # the bound may fall below the axis, but never widens it
-    assert low >= math.log10(gap.min()) - 1
+    assert high >= math.log10(gap.max()) and high - low <= vtraj.MAX_DECADES + 0.5
+    # never below the round-off floor 1e4 eps (L_0 - L*), though the bound may fall below
+    floor = 1e4 * np.finfo(np.float64).eps * gap[0]
+    assert low >= math.log10(floor) - 0.5
+    (bound,) = _named(fig, vrep.SERIES["bound"]["name"], "x4")
+    assert low <= math.log10(max(gap.min(), floor)) + 1e-9
 
 
 def test_a_diverging_run_is_drawn_to_its_divergence_and_marked(diverged):
     fig = vrep.report_figure(diverged)
     t_div = diverged.diverged_at
-    marks = _by_group(fig, "diverged")
-    assert len(marks) == 4                                       # one per panel
-    assert sum(bool(m.showlegend) for m in marks) == 1           # one legend entry
-    assert all(list(m.x) == [t_div, t_div] for m in marks)
-    assert f"diverged at step {t_div}" in _by_group(fig, "diverged")[0].name
     for trace in fig.data:
-        if trace.legendgroup != "diverged":
-            assert max(trace.x) <= t_div
-    assert all(np.isfinite(np.asarray(tr.y, float)).all() for tr in fig.data
-               if tr.legendgroup in ("suboptimality", "drift"))
-    assert fig.layout.xaxis.range[1] > t_div                     # the mark is inside the frame
-    low, high = fig.layout.yaxis4.range
-    assert high - low <= vrep.MAX_DECADES + 1.01
+        if trace.x is not None and len(trace.x):
+            assert max(x for x in trace.x if x is not None) < t_div, trace.name
+    for axis in ("xaxis", "xaxis2", "xaxis3", "xaxis4"):
+        assert getattr(fig.layout, axis).range[1] >= t_div        # the flagged step is in view
+    crosses = [t for t in fig.data if t.mode == "markers" and t.marker.symbol == "x"]
+    assert len(crosses) == 4                                       # one per panel
+    assert any(f"diverged at step {t_div}" in (t.name or "") and t.showlegend
+               for t in fig.data)
     assert f"diverged at step {t_div}" in fig.layout.title.text
+    low, high = fig.layout.yaxis4.range
+    assert high - low <= vtraj.MAX_DECADES + 0.5
 
 
-def test_every_series_has_its_own_colour_and_dash(good, diverged):
+def test_every_legend_entry_has_its_own_colour_and_dash(good, diverged):
     styles = [(s["color"], s["dash"]) for s in vrep.SERIES.values()]
     assert len(set(styles)) == len(styles)
-    for fig in (vrep.report_figure(good), vrep.report_figure(diverged),
-                vrep.run_figure(good)):
+    for fig in (vrep.report_figure(good), vrep.report_figure(diverged), vrep.run_figure(good),
+                vrep.reports_slider({1.0: good}, label="η")):
         seen = {}
         for trace in fig.data:
-            style = (trace.line.color, trace.line.dash)
-            assert seen.setdefault(style, trace.legendgroup) == trace.legendgroup, style
+            if trace.showlegend is False or not trace.name or trace.line.color is None:
+                continue
+            style = (trace.line.color, trace.line.dash or "solid")
+            assert seen.setdefault(style, trace.name) == trace.name, (style, trace.name)
 
 
 def test_titles_render_sub_and_superscripts(good, diverged):
@@ -190,31 +210,44 @@ def test_titles_render_sub_and_superscripts(good, diverged):
     for fig in figs:
         for text in _texts(fig):
             assert "_" not in text and "^" not in text, text
-    assert "<sub>" in fig.layout.yaxis.title.text
+    assert "<sub>" in figs[-1].layout.yaxis.title.text
 
 
 def test_figures_have_axis_titles_and_the_legend_below(good):
     fig = vrep.report_figure(good)
     for name in ("xaxis", "xaxis2", "xaxis3", "xaxis4", "yaxis", "yaxis2", "yaxis3", "yaxis4"):
         assert getattr(fig.layout, name).title.text, name
-    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.yanchor == "bottom"
     run = vrep.run_figure(good)
     for name in ("xaxis", "xaxis2", "yaxis", "yaxis2"):
         assert getattr(run.layout, name).title.text, name
+
+
+def test_a_far_radius_estimate_is_named_not_drawn(problem):
+    params, x, y = problem
+    # a tiny step: the drift stays far inside λ_0 / L̂_Θ
+    rep = check_network(model, params, x, y, steps=20, record_every=1, ntk_every=10,
+                        step_size=1e-4)
+    assert rep.radius_hat > vrep.RADIUS_HAT_SPAN * rep.max_drift
+    fig = vrep.report_figure(rep)
+    assert not _named(fig, vrep.SERIES["radius_hat"]["name"])
+    (note,) = [a for a in fig.layout.annotations if "off the panel" in (a.text or "")]
+    assert f"{rep.radius_hat:.3g}" in note.text
 
 
 # ------------------------------------------------------------------ run_figure
 
 def test_run_figure(good, diverged):
     fig = vrep.run_figure(good)
-    assert np.allclose(_one(fig, "suboptimality").y,
-                       np.asarray(good.trajectory.loss) - good.loss_star, rtol=1e-15)
-    assert _one(fig, "drift").xaxis == "x2"
-    assert np.allclose(_one(fig, "radius").y, good.radius)
+    t = good.trajectory
+    assert _matching(fig, "x", t.steps, np.asarray(t.loss) - good.loss_star)
+    assert _matching(fig, "x2", t.steps, t.drift)
+    (radius,) = _named(fig, "radius r", "x2")
+    assert np.allclose(radius.y, good.radius)
     assert fig.layout.title.text == "consistent"
-    assert not _by_group(vrep.run_figure(good, show_radius=False), "radius")
+    assert not _named(vrep.run_figure(good, show_radius=False), "radius r")
     div = vrep.run_figure(diverged, title="η = 6/β<sub>0</sub>")
-    assert len(_by_group(div, "diverged")) == 2
+    assert len([t for t in div.data if t.mode == "markers"]) == 2     # a cross per panel
     assert div.layout.title.text == "η = 6/β<sub>0</sub>"
 
 
@@ -227,14 +260,14 @@ def test_reports_slider_shows_one_report_per_step(good, diverged):
     assert [s.label for s in slider.steps] == ["1", "6"] and slider.active == 1
     for step, rep in zip(slider.steps, reports.values()):
         shown = [tr for tr, vis in zip(fig.data, step.args[0]["visible"]) if vis]
-        sub = [tr for tr in shown if tr.legendgroup == "suboptimality"]
+        sub = [tr for tr in shown if (tr.name or "").startswith("measured")]
         assert len(sub) == 1
         assert np.allclose(sub[0].y, np.asarray(rep.trajectory.loss) - rep.loss_star)
         assert vrep.verdict_text(rep) in step.args[1]["title.text"]
     # fixed axes that hold every report's records (clipped): the plot area does not move
     low, high = fig.layout.yaxis.range
     top = max(np.nanmax(np.asarray(r.trajectory.loss) - r.loss_star) for r in reports.values())
-    assert high >= math.log10(top) and high - low <= vrep.MAX_DECADES + 1.01
+    assert high >= math.log10(top) and high - low <= vtraj.MAX_DECADES + 0.5
     assert fig.layout.yaxis2.range is not None
     assert fig.layout.title.text.startswith("η β<sub>0</sub> = 6: diverged at step")
 

@@ -1,38 +1,35 @@
 r"""Figures of a :class:`~lplr_core.check.NetworkReport`, what :func:`~lplr_core.check.check_network` returns.
 
 A report already displays itself as a table (its ``_repr_html_``, from
-:func:`lplr_core.check.render_report`); this module draws it. Every curve is a
-record of ``report.trajectory`` or a constant of the report, never recomputed
-here except for the two overlays the report defines: the fitted line
-:math:`\exp(a + b t)` of ``report.rate_fit`` on its window, and the curve
-:math:`q^t (L_0 - L^*)` with D2's per-step factor ``report.bound_factor``
-:math:`q = 1 - 2\hat\mu\eta(1 - \hat\beta\eta/2)`
-(:func:`lplr_core.diagnostics.pl_bound`): D2's bound *with estimated
-constants*, an estimate, not a guarantee.
+:func:`lplr_core.check.render_report`); this module draws it. The run's curves,
+the stable regime, the PL envelope, the fitted rate, the divergence mark and the
+clipping of log axes are those of :mod:`lplr_core.viz.trajectory` (their one
+home); this module adds what only a report has: its constants as overlays.
 
-* :func:`report_figure`: the four diagnostics of the report in four panels: the
-  NTK spectral gap :math:`\lambda_{\min}(\Theta_t)` against the estimate
-  :math:`\hat\mu`; the drift :math:`d_t` against the radius :math:`r` and the
-  radius estimate :math:`\lambda_0/\hat L_\Theta`; the PL ratio with the stable
-  regime shaded and its lower envelope there; the suboptimality on a log axis
-  with the fitted line and the bound with the estimates.
+* :func:`report_figure`: the four diagnostics of the report in four panels
+  (:func:`lplr_core.viz.trajectory.diagnostics_figure` with the panels
+  ``lambda_min``, ``drift``, ``pl_ratio``, ``suboptimality``): the NTK spectral
+  gap against the estimate :math:`\hat\mu`; the drift against the radius
+  :math:`r` and the radius estimate :math:`\lambda_0/\hat L_\Theta`; the PL ratio
+  with the stable regime shaded, its lower envelope there and :math:`\hat\mu`;
+  the suboptimality with the fitted line and D2's bound *with the estimates*,
+  :math:`q^t (L_0 - L^*)` with :math:`q = 1 - 2\hat\mu\eta(1 - \hat\beta\eta/2)`
+  (``report.bound_factor``, drawn by :func:`lplr_core.diagnostics.pl_bound`): an
+  estimate, not a guarantee.
 * :func:`run_figure`: two panels (suboptimality with the fitted line; drift with
   :math:`r` and :math:`\lambda_0/\hat L_\Theta`), light enough for a live panel.
-* :func:`reports_slider`: the two panels of :func:`run_figure` for several
-  reports (e.g. one per step size) behind a native plotly slider, with the same
-  axes at every position and each report's verdict in the title.
+* :func:`reports_slider`: those two panels for several reports (e.g. one per step
+  size) behind a native plotly slider, with the same axes at every position and
+  each report's verdict in the title.
 * :func:`verdict_text`: the report's verdict in a few words ("consistent",
-  "fails η < 2/β̂", "diverged at step 12"), with rendered sub- and superscripts.
+  "fails η < 2/β̂", "diverged at step 12"), with rendered sub- and superscripts;
+  :func:`markup` renders the core's plain ``λ_0`` as ``λ<sub>0</sub>``.
 
-A diverging run is drawn to its last record (the records stop before the
-flagged step) and marked by a grey vertical line at ``report.diverged_at``.
-Log axes are clipped to the records (the suboptimality to at most
-:data:`MAX_DECADES` decades below its largest value), so a bound curve that
-falls faster than the run never stretches the axis.
-
-Every series has its own colour *and* dash (the Okabe-Ito palette of
-:data:`lplr_core.viz.COLORWAY`), so the figures read in grey and for
-colour-blind readers; legends sit below the panels.
+Every number drawn is a record of ``report.trajectory``, a field of the report,
+or the output of a core function (:func:`lplr_core.summary.summarize_run` for
+the stable window, the envelope and the round-off floor, with the report's own
+``stable_from`` and ``loss_star``; :func:`lplr_core.diagnostics.pl_bound`).
+Each overlay has its own colour *and* dash.
 """
 
 from __future__ import annotations
@@ -44,37 +41,38 @@ from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from lplr_core.check import NetworkReport
-from lplr_core.diagnostics import lower_envelope, pl_bound
+from lplr_core.diagnostics import pl_bound
+from lplr_core.summary import summarize_run
 from lplr_core.viz.figures import COLORWAY, slider_figure
+from lplr_core.viz.trajectory import (
+    curve,
+    diagnostics_figure,
+    level,
+    log_range,
+    suboptimality_traces,
+)
 
-__all__ = ["MAX_DECADES", "SERIES", "markup", "report_figure", "reports_slider", "run_figure",
-           "verdict_text"]
-
-#: The most decades a log axis of these figures spans (below the largest value drawn).
-MAX_DECADES = 18.0
+__all__ = ["SERIES", "markup", "report_figure", "reports_slider", "run_figure", "verdict_text"]
 
 _BLUE, _VERMILLION, _GREEN, _PINK, _ORANGE, _SKY, _BLACK = COLORWAY
-_GREY = "#777777"
 
-#: Each series' legend name and line style (colour and dash together identify it).
+#: The report's overlays: legend name and line style. Colour and dash together differ from
+#: each other and from :mod:`lplr_core.viz.trajectory`'s run (blue, solid), fitted rate
+#: (vermillion, dash) and envelope (green, dash).
 SERIES: dict[str, dict[str, Any]] = {
-    "lambda_min": dict(name="λ<sub>min</sub>(Θ<sub>t</sub>)", color=_BLUE, dash="solid"),
     "mu_hat": dict(name="estimate μ̂ = λ<sub>0</sub> − L̂<sub>Θ</sub> r", color=_VERMILLION,
                    dash="dot"),
-    "drift": dict(name="drift d<sub>t</sub>", color=_SKY, dash="solid"),
     "radius": dict(name="radius r", color=_BLACK, dash="dash"),
     "radius_hat": dict(name="λ<sub>0</sub>/L̂<sub>Θ</sub> (estimate)", color=_ORANGE,
                        dash="dashdot"),
-    "pl_ratio": dict(name="PL ratio ρ<sub>t</sub>", color=_PINK, dash="solid"),
-    "envelope": dict(name="lower envelope (stable regime)", color=_GREEN, dash="dash"),
-    "suboptimality": dict(name="L<sub>t</sub> − L*", color=_BLACK, dash="solid"),
-    "fit": dict(name="fitted rate", color=_BLUE, dash="dash"),
-    "bound": dict(name="D2's bound with the estimates", color=_VERMILLION, dash="dash"),
-    "diverged": dict(name="divergence", color=_GREY, dash="longdash"),
+    "bound": dict(name="D2's bound with the estimates", color=_PINK, dash="longdash"),
+    "drift": dict(name="drift d<sub>t</sub>", color=_SKY, dash="solid"),
 }
+#: The radius estimate is drawn only up to this multiple of the largest drift (beyond it,
+#: it would flatten the drift curve; the panel then names its value instead).
+RADIUS_HAT_SPAN = 20.0
 
 _SUB = re.compile(r"_(\{[^}]*\}|[A-Za-z0-9Θθλ]+)")
 _SUP = re.compile(r"\^(\{[^}]*\}|[A-Za-z0-9*]+)")
@@ -144,286 +142,150 @@ def verdict_text(report: NetworkReport) -> str:
     return words
 
 
+
+
 # ----------------------------------------------------------------------------- pieces
 
-def _line(key: str, x, y, *, legend: bool = True, width: float = 2.0, mode: str = "lines",
-          name: str | None = None, **kw) -> go.Scatter:
+def _level(panel: str, key: str, value: float, *, name: str | None = None):
     style = SERIES[key]
-    return go.Scatter(x=np.asarray(x), y=np.asarray(y, float), mode=mode,
-                      name=name or style["name"], legendgroup=key, showlegend=legend,
-                      line=dict(color=style["color"], dash=style["dash"], width=width), **kw)
+    return level(panel, value, name or style["name"], color=style["color"], dash=style["dash"])
 
 
-def _end_step(report: NetworkReport) -> int:
-    steps = report.trajectory.steps
-    last = int(steps[-1]) if len(steps) else 0
-    return max(last, report.diverged_at or 0, 1)
+def _summary(report: NetworkReport):
+    """The run's summary with the report's own stable start, L* and λ_0 (window, envelope, floor)."""
+    return summarize_run(report.trajectory, stable_from=report.stable_from,
+                         loss_star=report.loss_star, lambda0=report.lambda0)
 
 
-def _positive(values) -> np.ndarray:
-    values = np.asarray(values, float)
-    return values[np.isfinite(values) & (values > 0)]
-
-
-def _log_range(values, *, decades: float = MAX_DECADES, pad: float = 0.25) -> list[float] | None:
-    """[log10 low, log10 high] around the positive finite ``values``, at most ``decades`` wide."""
-    good = _positive(values)
-    if not good.size:
-        return None
-    high = math.log10(good.max())
-    low = max(math.log10(good.min()), high - decades)
-    if high - low < 0.5:           # a flat curve: one decade around it
-        low, high = low - 0.5, high + 0.5
-    return [low - pad, high + pad]
-
-
-def _fit_trace(report: NetworkReport, **kw) -> go.Scatter | None:
-    fit = report.rate_fit
-    if fit is None or not np.isfinite(fit.rate):
-        return None
-    steps = np.asarray(report.trajectory.steps)
-    window = steps[(steps >= fit.start) & (steps <= fit.stop)]
-    if window.size < 2:
-        return None
-    return _line("fit", window, np.exp(fit.intercept + fit.slope * window),
-                 name=f"fitted rate, q̂ = {fit.rate:.4g}", **kw)
-
-
-def _bound_trace(report: NetworkReport, **kw) -> go.Scatter | None:
-    """D2's bound with the estimates, :func:`lplr_core.diagnostics.pl_bound` (sharp factor)."""
-    gap = np.asarray(report.trajectory.suboptimality(report.loss_star), float)
-    if not (np.isfinite(report.bound_factor) and gap.size and np.isfinite(gap[0])
-            and gap[0] > 0):
+def _bound(report: NetworkReport) -> np.ndarray | None:
+    """D2's bound with the estimates at the records (``None`` when the report has none)."""
+    if not np.isfinite(report.bound_factor):
         return None
     steps = np.asarray(report.trajectory.steps)
     with np.errstate(under="ignore"):
-        bound = pl_bound(report.loss0, report.step_size, report.mu_hat, steps,
-                         loss_star=report.loss_star, beta=report.beta_hat)
-    return _line("bound", steps, bound,
-                 name=f"D2's bound with the estimates, q = {report.bound_factor:.4g}", **kw)
+        return pl_bound(report.loss0, report.step_size, report.mu_hat, steps,
+                        loss_star=report.loss_star, beta=report.beta_hat)
 
 
-def _divergence_trace(report: NetworkReport, y_range: list[float] | None, *, log: bool,
-                      **kw) -> go.Scatter | None:
-    """A vertical line at the flagged step, spanning ``y_range`` (log10 values when ``log``)."""
-    if not report.diverged or y_range is None:
-        return None
-    low, high = y_range
-    ys = [10.0 ** low, 10.0 ** high] if log else [low, high]
-    t = report.diverged_at
-    return _line("diverged", [t, t], ys, name=f"diverged at step {t}", width=2.5, **kw)
+def _radius_hat_drawn(report: NetworkReport) -> bool:
+    drift = np.asarray(report.trajectory.drift, float)
+    top = max(float(np.nanmax(drift)) if np.isfinite(drift).any() else 0.0, report.radius
+              if np.isfinite(report.radius) else 0.0)
+    rhat = report.radius_hat
+    return bool(np.isfinite(rhat) and rhat > 0 and top > 0 and rhat <= RADIUS_HAT_SPAN * top)
 
 
-def _hline(key: str, value: float, end: int, **kw) -> go.Scatter | None:
-    if value is None or not np.isfinite(value):
-        return None
-    return _line(key, [0, end], [value, value], **kw)
+def _radius_overlays(report: NetworkReport, show_radius: bool) -> list:
+    out = []
+    if show_radius and np.isfinite(report.radius) and report.radius > 0:
+        out.append(_level("drift", "radius", report.radius))
+    if _radius_hat_drawn(report):
+        out.append(_level("drift", "radius_hat", report.radius_hat))
+    return out
 
 
-def _add(fig: go.Figure, trace: go.Scatter | None, row: int | None = None,
-         col: int | None = None) -> None:
-    if trace is None:
-        return
-    if row is None:
-        fig.add_trace(trace)
-    else:
-        fig.add_trace(trace, row=row, col=col)
-
-
-def _pl_ticks(values: np.ndarray) -> list[float] | None:
-    """1-2-5 ticks over ``values`` (plotly leaves a log axis of a decade or two unlabelled)."""
-    good = _positive(values)
-    if not good.size:
-        return None
-    decades = range(int(math.floor(math.log10(good.min()))),
-                    int(math.ceil(math.log10(good.max()))) + 1)
-    return [c * 10.0 ** k for k in decades for c in (1, 2, 5)]
+def _note_radius_hat(fig: go.Figure, report: NetworkReport, xref: str, yref: str) -> None:
+    """Name the radius estimate in the drift panel when it is too far out to draw."""
+    rhat = report.radius_hat
+    if np.isfinite(rhat) and rhat > 0 and not _radius_hat_drawn(report):
+        fig.add_annotation(text=f"λ<sub>0</sub>/L̂<sub>Θ</sub> = {rhat:.3g} (estimate), "
+                                "off the panel",
+                           xref=f"{xref} domain", yref=f"{yref} domain", x=0.98, y=0.04,
+                           xanchor="right", yanchor="bottom", showarrow=False,
+                           font=dict(size=12, color=SERIES["radius_hat"]["color"]))
 
 
 def _x_range(report: NetworkReport) -> list[float]:
-    """[0, last step], with room after a flagged step so that its mark is not on the frame."""
-    end = _end_step(report)
-    return [0, end + max(1.0, 0.04 * end)] if report.diverged else [0, end]
+    """Every panel over the same steps: the records, and a diverging run's flagged step."""
+    steps = np.asarray(report.trajectory.steps)
+    end = float(steps[-1]) if steps.size else 0.0
+    if report.diverged:
+        end = max(end, float(report.diverged_at))
+    return [0.0, max(end, 1.0)]
 
 
-def _legend_below(fig: go.Figure, height: int, title: str | None, y: float) -> None:
-    fig.update_layout(height=height, legend=dict(orientation="h", x=0.0, xanchor="left",
-                                                 y=y, yanchor="top"),
-                      margin=dict(t=90 if title else 50, b=120))
-    if title is not None:
-        fig.update_layout(title_text=title)
+def _one_legend_entry_per_name(fig: go.Figure) -> go.Figure:
+    seen = set()
+    for trace in fig.data:
+        if trace.showlegend is not False and trace.name:
+            if trace.name in seen:
+                trace.showlegend = False
+            seen.add(trace.name)
+    return fig
 
 
 # ----------------------------------------------------------------------------- figures
 
 def report_figure(report: NetworkReport, *, title: str | None = None,
-                  height: int = 760) -> go.Figure:
+                  height: int = 720) -> go.Figure:
     r"""The four diagnostics of a report, with the report's constants, in four panels.
 
-    1. NTK spectral gap :math:`\lambda_{\min}(\Theta_t)` at the NTK records, with
-       the estimate :math:`\hat\mu` when it is positive (a negative estimate
-       bounds nothing);
-    2. parameter drift :math:`d_t`, with the radius :math:`r` and the radius
-       estimate :math:`\lambda_0/\hat L_\Theta` (left out, and named in the
-       panel, when it is more than 20 times the largest drift: it would flatten
-       the curve);
-    3. PL ratio :math:`\rho_t` (log axis), the stable regime
-       ``[report.stable_from, report.stable_until]`` shaded, the lower envelope
-       on it (its last value is ``report.pl_envelope_min``) and :math:`\hat\mu`;
-    4. suboptimality :math:`L_t - L^*` (log axis, clipped to the records), the
-       fitted line of ``report.rate_fit`` on its window and the curve
-       ``bound_factor ** t * (L_0 - L*)`` (D2's bound with the estimates) when
-       the report has one.
+    :func:`lplr_core.viz.trajectory.diagnostics_figure` of ``report.trajectory`` with
+    the panels NTK spectral gap, parameter drift, PL ratio and suboptimality, the
+    stable regime ``[report.stable_from, report.stable_until]`` shaded, the PL
+    ratio's lower envelope on it (its last value is ``report.pl_envelope_min``) and
+    the fitted line of ``report.rate_fit``; over them:
 
-    A diverging run ends at its last record, and a grey dotted line marks
-    ``report.diverged_at`` in every panel.
+    * the estimate :math:`\hat\mu` on the NTK and PL panels, when it is positive (a
+      negative estimate bounds nothing);
+    * the radius :math:`r` and the radius estimate :math:`\lambda_0/\hat L_\Theta`
+      on the drift panel (the estimate named instead of drawn when it exceeds
+      :data:`RADIUS_HAT_SPAN` times the largest drift);
+    * D2's bound with the estimates on the suboptimality panel, when the report has
+      a factor (``report.bound_factor`` finite).
+
+    A diverging run ends at its last record, marked with a cross, and its legend
+    entry says at which step it diverged.
 
     Args:
       report: a :class:`~lplr_core.check.NetworkReport`.
       title: the figure's title (plotly markup: ``<sub>``, ``<sup>``); default the
         report's model name and :func:`verdict_text`.
-      height: the figure's height in pixels, at least 200.
+      height: the height of the panels in pixels (the legend adds to it), at least 200.
 
     Returns:
-      A plotly figure.
+      A plotly figure; show it with :func:`lplr_core.viz.show`.
     """
     report = _check_report(report)
     title = _check_title(title)
     height = _check_height(height)
     if title is None:
         title = f"{report.model}: {verdict_text(report)}"
-    t = report.trajectory
-    steps = np.asarray(t.steps)
-    end = _end_step(report)
-    fig = make_subplots(rows=2, cols=2, horizontal_spacing=0.14, vertical_spacing=0.2,
-                        subplot_titles=("NTK spectral gap", "parameter drift",
-                                        "PL ratio (stable regime shaded)",
-                                        "suboptimality (log axis)"))
-
-    # 1. NTK spectral gap.
-    lam = np.asarray(t.lambda_min, float)
-    _add(fig, _line("lambda_min", t.ntk_steps, lam, mode="lines+markers"), 1, 1)
-    mu_shown = np.isfinite(report.mu_hat) and report.mu_hat > 0
-    if mu_shown:
-        _add(fig, _hline("mu_hat", report.mu_hat, end), 1, 1)
-    gap_values = np.concatenate([lam[np.isfinite(lam)], [report.mu_hat] if mu_shown else []])
-    if gap_values.size:
-        span = (gap_values.min(), gap_values.max())
-        _add(fig, _divergence_trace(report, [min(span[0], 0.0), span[1]], log=False), 1, 1)
-
-    # 2. parameter drift.
-    drift = np.asarray(t.drift, float)
-    _add(fig, _line("drift", steps, drift), 1, 2)
-    _add(fig, _hline("radius", report.radius, end), 1, 2)
-    max_drift = float(np.nanmax(drift)) if np.isfinite(drift).any() else math.nan
-    rhat = report.radius_hat
-    if np.isfinite(rhat) and rhat > 0:
-        if np.isfinite(max_drift) and rhat <= 20 * max(max_drift, report.radius):
-            _add(fig, _hline("radius_hat", rhat, end), 1, 2)
-        else:
-            fig.add_annotation(text=f"λ<sub>0</sub>/L̂<sub>Θ</sub> = {rhat:.3g}, off the panel",
-                               xref="x2 domain", yref="y2 domain", x=0.98, y=0.05,
-                               xanchor="right", yanchor="bottom", showarrow=False,
-                               font=dict(size=12, color=SERIES["radius_hat"]["color"]))
-    if np.isfinite(max_drift):
-        _add(fig, _divergence_trace(report, [0.0, max(max_drift, report.radius)], log=False,
-                                    legend=False), 1, 2)
-
-    # 3. PL ratio on the stable regime.
-    rho = np.asarray(t.pl_ratio, float)
-    _add(fig, _line("pl_ratio", steps, rho), 2, 1)
-    fig.add_vrect(x0=report.stable_from, x1=report.stable_until, fillcolor=_GREEN, opacity=0.1,
-                  line_width=0, layer="below", row=2, col=1)
-    window = (steps >= report.stable_from) & (steps <= report.stable_until)
-    if window.any() and np.isfinite(rho[window]).any():
-        envelope = np.asarray(lower_envelope(rho[window]), float)
-        _add(fig, _line("envelope", steps[window], envelope), 2, 1)
-    if mu_shown:
-        _add(fig, _hline("mu_hat", report.mu_hat, end, legend=False), 2, 1)
-    rho_shown = np.concatenate([rho, [report.mu_hat] if mu_shown else []])
-    rho_range = _log_range(rho_shown, pad=0.1)
-    if rho_range is not None:
-        fig.update_yaxes(type="log", range=rho_range, tickvals=_pl_ticks(rho_shown),
-                         row=2, col=1)
-        _add(fig, _divergence_trace(report, rho_range, log=True, legend=False), 2, 1)
-
-    # 4. suboptimality.
-    gap = np.asarray(t.suboptimality(report.loss_star), float)
-    _add(fig, _line("suboptimality", steps, gap, width=3), 2, 2)
-    _add(fig, _fit_trace(report), 2, 2)
-    _add(fig, _bound_trace(report), 2, 2)
-    gap_range = _log_range(gap)
-    fig.update_yaxes(type="log", row=2, col=2)
-    if gap_range is not None:
-        fig.update_yaxes(range=gap_range, row=2, col=2)
-        _add(fig, _divergence_trace(report, gap_range, log=True, legend=False), 2, 2)
-
-    fig.update_xaxes(title_text="step t", range=_x_range(report))
-    fig.update_yaxes(title_text="λ<sub>min</sub>(Θ<sub>t</sub>)", row=1, col=1)
-    fig.update_yaxes(title_text="d<sub>t</sub> = ‖θ<sub>t</sub> − θ<sub>0</sub>‖", row=1, col=2)
-    fig.update_yaxes(title_text="ρ<sub>t</sub>", row=2, col=1)
-    fig.update_yaxes(title_text="L<sub>t</sub> − L*", row=2, col=2)
-    _legend_below(fig, height, title, -0.1)
-    return fig
-
-
-def _run_traces(report: NetworkReport, *, sub_range: list[float] | None,
-                drift_range: list[float] | None, show_radius: bool,
-                xaxes: tuple[str, str] = ("x", "x2"),
-                yaxes: tuple[str, str] = ("y", "y2")) -> list[go.Scatter]:
-    """The traces of :func:`run_figure` on the given axes (for a slider as well)."""
-    t = report.trajectory
-    steps = np.asarray(t.steps)
-    end = _end_step(report)
-    left = dict(xaxis=xaxes[0], yaxis=yaxes[0])
-    right = dict(xaxis=xaxes[1], yaxis=yaxes[1])
-    traces = [_line("suboptimality", steps, t.suboptimality(report.loss_star), width=3,
-                    **left)]
-    if report.rate_fit is not None and report.rate_fit.rate < 1:
-        traces.append(_fit_trace(report, **left))
-    traces.append(_divergence_trace(report, sub_range, log=True, **left))
-    traces.append(_line("drift", steps, t.drift, **right))
-    if show_radius:
-        traces.append(_hline("radius", report.radius, end, **right))
-    if np.isfinite(report.radius_hat) and report.radius_hat > 0:
-        traces.append(_hline("radius_hat", report.radius_hat, end, **right))
-    traces.append(_divergence_trace(report, drift_range, log=True, legend=False, **right))
-    return [trace for trace in traces if trace is not None]
-
-
-def _run_layout(sub_range, drift_range) -> dict[str, Any]:
-    return dict(
-        xaxis=dict(domain=[0.0, 0.42], title_text="step t", anchor="y"),
-        yaxis=dict(type="log", range=sub_range, title_text="L<sub>t</sub> − L*", anchor="x"),
-        xaxis2=dict(domain=[0.58, 1.0], title_text="step t", anchor="y2"),
-        yaxis2=dict(type="log", range=drift_range, anchor="x2",
-                    title_text="d<sub>t</sub> = ‖θ<sub>t</sub> − θ<sub>0</sub>‖"),
-    )
-
-
-def _drift_values(reports) -> np.ndarray:
-    parts = []
-    for rep in reports:
-        parts.append(np.asarray(rep.trajectory.drift, float)[1:])
-        if np.isfinite(rep.radius_hat) and rep.radius_hat > 0:
-            parts.append([rep.radius_hat])
-    return np.concatenate(parts) if parts else np.zeros(0)
+    overlays = []
+    if np.isfinite(report.mu_hat) and report.mu_hat > 0:
+        overlays += [_level("lambda_min", "mu_hat", report.mu_hat),
+                     _level("pl_ratio", "mu_hat", report.mu_hat)]
+    overlays += _radius_overlays(report, show_radius=True)
+    bound = _bound(report)
+    if bound is not None:
+        style = SERIES["bound"]
+        overlays.append(curve("suboptimality", bound,
+                              f"{style['name']}, q = {report.bound_factor:.4g}",
+                              color=style["color"], dash=style["dash"]))
+    fig = diagnostics_figure(report.trajectory,
+                             panels=("lambda_min", "drift", "pl_ratio", "suboptimality"),
+                             summary=_summary(report), overlays=overlays,
+                             loss_star=report.loss_star, title=title, height=height)
+    _note_radius_hat(fig, report, "x2", "y2")
+    fig.update_xaxes(range=_x_range(report))
+    return _one_legend_entry_per_name(fig)
 
 
 def run_figure(report: NetworkReport, *, title: str | None = None, show_radius: bool = True,
-               height: int = 420) -> go.Figure:
-    r"""Two panels of a report: the suboptimality and the drift (log axes).
+               height: int = 400) -> go.Figure:
+    r"""Two panels of a report: the suboptimality and the drift.
 
-    Left: :math:`L_t - L^*` with the fitted line of ``report.rate_fit`` (when its
-    factor is below 1). Right: the drift :math:`d_t` with the radius :math:`r`
-    (``show_radius``) and the radius estimate :math:`\lambda_0/\hat L_\Theta`.
-    A diverging run is marked at ``report.diverged_at``.
+    Left: :math:`L_t - L^*` (log axis) with the fitted line of ``report.rate_fit``
+    and the stable regime shaded. Right: the drift :math:`d_t` with the radius
+    :math:`r` (``show_radius``) and the radius estimate
+    :math:`\lambda_0/\hat L_\Theta`. A diverging run is marked as in
+    :func:`report_figure`.
 
     Args:
       report: a :class:`~lplr_core.check.NetworkReport`.
       title: the figure's title; default :func:`verdict_text`.
       show_radius: draw the radius :math:`r` of the report.
-      height: the figure's height in pixels, at least 200.
+      height: the height of the panels in pixels (the legend adds to it), at least 200.
 
     Returns:
       A plotly figure.
@@ -433,30 +295,49 @@ def run_figure(report: NetworkReport, *, title: str | None = None, show_radius: 
     height = _check_height(height)
     if not isinstance(show_radius, bool):
         raise TypeError(f"show_radius must be a bool; got {type(show_radius).__name__}")
-    sub_range = _log_range(report.trajectory.suboptimality(report.loss_star))
-    drifts = _drift_values([report])
-    if show_radius:
-        drifts = np.concatenate([drifts, [report.radius]])
-    drift_range = _log_range(drifts)
-    fig = go.Figure(_run_traces(report, sub_range=sub_range, drift_range=drift_range,
-                                show_radius=show_radius))
-    fig.update_layout(**_run_layout(sub_range, drift_range))
+    fig = diagnostics_figure(report.trajectory, panels=("suboptimality", "drift"),
+                             summary=_summary(report),
+                             overlays=_radius_overlays(report, show_radius),
+                             loss_star=report.loss_star,
+                             title=verdict_text(report) if title is None else title,
+                             height=height)
+    _note_radius_hat(fig, report, "x2", "y2")
     fig.update_xaxes(range=_x_range(report))
-    _legend_below(fig, height, verdict_text(report) if title is None else title, -0.22)
     return fig
+
+
+def _slider_traces(report: NetworkReport, drift_range) -> list[go.Scatter]:
+    """The two panels of one report as traces on x/y (suboptimality) and x2/y2 (drift)."""
+    fit = report.rate_fit if report.rate_fit is not None and report.rate_fit.rate < 1 else None
+    traces = suboptimality_traces(report.trajectory, fit=fit, loss_star=report.loss_star)
+    t = report.trajectory
+    style = SERIES["drift"]
+    traces.append(go.Scatter(x=np.asarray(t.steps), y=np.asarray(t.drift, float),
+                             name=style["name"], mode="lines", xaxis="x2", yaxis="y2",
+                             line=dict(color=style["color"], dash=style["dash"], width=2)))
+    rhat = report.radius_hat
+    if np.isfinite(rhat) and rhat > 0:
+        style = SERIES["radius_hat"]
+        end = float(t.steps[-1]) if len(t.steps) else 1.0
+        traces.append(go.Scatter(x=[0.0, end], y=[rhat, rhat], name=style["name"],
+                                 mode="lines", xaxis="x2", yaxis="y2",
+                                 line=dict(color=style["color"], dash=style["dash"], width=2)))
+    return traces
 
 
 def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
                    active: Any = None, value_label: Callable[[Any], str] | None = None,
                    title_at: Callable[[Any], str] | None = None,
                    height: int = 520) -> go.Figure:
-    r"""The two panels of :func:`run_figure` for several reports, behind a slider.
+    r"""Suboptimality and drift of several reports, one per position of a slider.
 
-    Each slider position shows one report (e.g. one step size): its
-    suboptimality with the fitted line and its drift with the radius estimate
-    :math:`\lambda_0/\hat L_\Theta`. The axes are the same at every position
-    (computed from all the reports and clipped), so the plot area does not move.
-    The slider works without a kernel (:func:`lplr_core.viz.slider_figure`).
+    Each position shows one report (e.g. one step size): left, its suboptimality
+    with the fitted line (:func:`lplr_core.viz.trajectory.suboptimality_traces`; a
+    diverging run ends with a cross at its last record); right, its drift with the
+    radius estimate :math:`\lambda_0/\hat L_\Theta`. Both axes are logarithmic and
+    the same at every position (:func:`lplr_core.viz.trajectory.log_range` over all
+    the reports), so the plot area does not move. The slider works without a
+    kernel (:func:`lplr_core.viz.slider_figure`).
 
     Args:
       reports: ``{value: NetworkReport}`` in slider order, at least one.
@@ -493,15 +374,22 @@ def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
     if title_at is None:
         def title_at(v):
             return f"{label} = {value_label(v)}: {verdict_text(reports[v])}"
-    subs = np.concatenate([np.asarray(rep.trajectory.suboptimality(rep.loss_star), float)
-                           for rep in reports.values()])
-    sub_range = _log_range(subs)
-    drift_range = _log_range(_drift_values(reports.values()))
+    gaps = [np.asarray(r.trajectory.suboptimality(r.loss_star), float) for r in reports.values()]
+    floors = [_summary(r).round_off_floor for r in reports.values()]
+    floors = [f for f in floors if np.isfinite(f) and f > 0]
+    sub_range = log_range(*gaps, floor=min(floors) if floors else None)
+    drifts = [np.asarray(r.trajectory.drift, float)[1:] for r in reports.values()]
+    drifts += [[r.radius_hat] for r in reports.values()
+               if np.isfinite(r.radius_hat) and r.radius_hat > 0]
+    drift_range = log_range(*drifts)
     fig = slider_figure(
-        keys, lambda v: _run_traces(reports[v], sub_range=sub_range, drift_range=drift_range,
-                                    show_radius=False),
-        label=label, active=keys.index(active), value_label=value_label, title_at=title_at,
-        **_run_layout(sub_range, drift_range), height=height)
-    fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.3,
-                                  yanchor="top"), margin=dict(t=90))
+        keys, lambda v: _slider_traces(reports[v], drift_range), label=label,
+        active=keys.index(active), value_label=value_label, title_at=title_at,
+        xaxis=dict(domain=[0.0, 0.42], title_text="step t", anchor="y"),
+        yaxis=dict(type="log", range=sub_range, title_text="L<sub>t</sub> − L*", anchor="x"),
+        xaxis2=dict(domain=[0.58, 1.0], title_text="step t", anchor="y2"),
+        yaxis2=dict(type="log", range=drift_range, anchor="x2",
+                    title_text="d<sub>t</sub> = ‖θ<sub>t</sub> − θ<sub>0</sub>‖"),
+        height=height, margin=dict(t=90),
+        legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.3, yanchor="top"))
     return fig
