@@ -379,3 +379,21 @@ def test_rate_factor_figure_styles_and_data():
         vt.rate_factor_figure(["a"])
     with pytest.raises(ValueError, match="low < high"):
         vt.factor_panel("c", measured={"m": (x, x)}, y_range=(1, 0))
+
+
+def test_run_slider_positions_envelope_and_fixed_range():
+    runs = {"a": _linear_run(0.2, ntk_every=10), "b": _linear_run(0.5, ntk_every=10)}
+    fig = vt.run_slider(runs, records=("pl_ratio", "lambda_min"), stable_from=5, active=1,
+                        title_at=lambda n: f"run {n}")
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["a", "b"] and len(fig.data) == 6
+    env = [t for t in fig.data if t.name.startswith("lower envelope")]
+    np.testing.assert_allclose(env[0].y, np.minimum.accumulate(np.asarray(runs["a"].pl_ratio)[5:]))
+    lam = [t for t in fig.data if t.name.startswith("λ")]
+    assert lam[0].mode == "lines+markers" and list(lam[0].x) == [0, 10, 20, 30, 40]
+    assert [t.visible for t in fig.data] == [False] * 3 + [True] * 3
+    everything = np.concatenate([np.asarray(t.y, float) for t in fig.data
+                                 if not t.name.startswith("lower")])
+    assert fig.layout.yaxis.range == pytest.approx(vt.log_range(everything))
+    with pytest.raises(TypeError, match="runs must be"):
+        vt.run_slider(runs["a"])

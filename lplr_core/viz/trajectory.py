@@ -14,6 +14,9 @@ One home for the figures a student reads a run from (issue 13, section 1):
   :func:`suboptimality_traces` gives the same traces for :func:`~lplr_core.viz.slider_figure`;
 * :func:`rate_fit_figure`: a fitted linear rate on its window, with the measured per-step
   factors against the fitted :math:`\hat q`;
+* :func:`run_slider`: a slider over runs (e.g. widths), each position drawing some records of
+  one run on one axis (the PL ratio with its envelope and :math:`\lambda_{\min}`, or the loss
+  and the drift), on one y-range for every position;
 * :func:`rate_factor_figure`: per-step factors against the step size, measured (markers)
   against bounds (lines), with the thresholds :math:`1/\beta` and :math:`2/\beta` marked.
 
@@ -53,7 +56,7 @@ from lplr_core.diagnostics import RateFit, lower_envelope
 from lplr_core.objectives import GDPath
 from lplr_core.summary import RunSummary
 from lplr_core.training import Trajectory
-from lplr_core.viz.figures import COLORWAY
+from lplr_core.viz.figures import COLORWAY, slider_figure
 from lplr_core.viz.style import legend_height_px
 
 __all__ = [
@@ -72,6 +75,7 @@ __all__ = [
     "rate_factor_figure",
     "rate_fit_figure",
     "results_runs",
+    "run_slider",
     "suboptimality_figure",
     "suboptimality_traces",
 ]
@@ -1119,3 +1123,95 @@ def rate_factor_figure(panels: Sequence[FactorPanel], *,
         fig.update_layout(title_text=title, margin=dict(t=100))
     _legend_layout(fig, 1, height)
     return fig
+
+
+# ------------------------------------------------------------------- a run per position
+
+_LEGEND_NAMES = {
+    "loss": "loss L<sub>t</sub>", "suboptimality": "L<sub>t</sub> − L*",
+    "grad_norm_sq": "‖∇L‖<sup>2</sup>", "pl_ratio": "PL ratio ρ<sub>t</sub>",
+    "drift": "drift d<sub>t</sub>", "relative_drift": "relative drift",
+    "lambda_min": "λ<sub>min</sub>(Θ<sub>t</sub>)", "lambda_max": "λ<sub>max</sub>(Θ<sub>t</sub>)",
+    "kernel_drift": "‖Θ<sub>t</sub> − Θ<sub>0</sub>‖<sub>op</sub>",
+}
+_RECORD_STYLES = (("#0072B2", "solid"), ("#CC79A7", "dot"), ("#D55E00", "dashdot"),
+                  ("#000000", "longdash"))
+
+
+def run_slider(runs: Mapping[str, Any], *, records: Sequence[str] = ("pl_ratio",),
+               stable_from: int | None = None, log: bool = True, y_title: str | None = None,
+               label: str = "run", active: int = 0, title_at: Any = None,
+               loss_star: float | None = None, height: int = 480) -> go.Figure:
+    r"""A slider over runs: each position draws some records of one run on one shared axis.
+
+    The records share the axis, so they should share units (the PL ratio and
+    :math:`\lambda_{\min}(\Theta_t)`; the loss and the drift on a log axis). One y-range
+    (:func:`log_range` of every run) holds at every position, so positions compare by eye.
+    A diverging run is cut at its flag and its legend entry says so.
+
+    Args:
+      runs: ``{name: run}`` (the names label the slider's positions), each a
+        :class:`~lplr_core.training.Trajectory` or a mapping of its records.
+      records: the records to draw, keys of :data:`PANELS` (NTK ones as markers).
+      stable_from: :math:`t_0`: with ``"pl_ratio"`` among the records, its lower envelope
+        on :math:`t \ge t_0` is drawn too.
+      log: a log y-axis.
+      y_title: the y-axis title (default the first record's).
+      label: the slider's label.
+      active: the index of the initial position.
+      title_at: ``name -> title`` at that position, or ``None``.
+      loss_star: :math:`L^*` of every run (default each run's own, else 0).
+      height: the figure's height in px.
+
+    Returns:
+      A :func:`~lplr_core.viz.slider_figure`.
+    """
+    if not isinstance(runs, Mapping) or not runs or "steps" in runs:
+        raise TypeError(f"runs must be a non-empty mapping {{name: run}}; got {describe(runs)}")
+    records = _check_panels(records)
+    if stable_from is not None:
+        stable_from = check_int("stable_from", stable_from, minimum=0)
+    if loss_star is not None:
+        loss_star = check_real("loss_star", loss_star)
+    if y_title is not None:
+        _check_name("y_title", y_title)
+    height = check_int("height", height, minimum=200)
+    run_list = {r.name: r for r in _as_runs(runs, loss_star, None, None)}
+    series: dict[str, list[tuple[str, np.ndarray, np.ndarray, dict]]] = {}
+    drawn = []
+    for name, run in run_list.items():
+        items = []
+        for i, rec in enumerate(records):
+            x, y = run.series(rec)
+            color, dash = _RECORD_STYLES[i % len(_RECORD_STYLES)]
+            text = _LEGEND_NAMES[rec]
+            items.append((text, x, y, dict(color=color, dash=dash,
+                                           width=3 if i == 0 else 2), PANELS[rec].ntk))
+            drawn.append(y)
+            if rec == "pl_ratio" and stable_from is not None:
+                first = int(np.searchsorted(run.steps, stable_from))
+                if first < run.steps.size:
+                    env = np.asarray(lower_envelope(run.records["pl_ratio"], first), float)
+                    items.append((f"lower envelope on t ≥ {stable_from}", run.steps[first:], env,
+                                  dict(color=_ENVELOPE_STYLE[0], dash=_ENVELOPE_STYLE[1],
+                                       width=3), False))
+        if run.diverged_at is not None:
+            text, x, y, line, ntk = items[0]
+            items[0] = (f"{text} (diverged at step {run.diverged_at})", x, y, line, ntk)
+        series[name] = items
+
+    def traces(name):
+        out = []
+        for text, x, y, line, ntk in series[name]:
+            out.append(go.Scatter(x=x, y=y, name=text, line=line,
+                                  mode="lines+markers" if ntk else "lines",
+                                  marker=dict(size=6, color=line["color"])))
+        return out
+
+    yaxis = dict(title_text=y_title or PANELS[records[0]].axis_title)
+    if log:
+        yaxis.update(type="log", range=log_range(*drawn))
+    return slider_figure(list(run_list), traces, label=label, active=active,
+                         value_label=str, title_at=title_at, height=height,
+                         xaxis=dict(title_text=_STEP_TITLE), yaxis=yaxis,
+                         legend=dict(orientation="h", x=0.0, y=-0.3))
