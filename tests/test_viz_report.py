@@ -266,8 +266,14 @@ def test_reports_slider_shows_one_report_per_step(good, diverged):
         assert vrep.verdict_text(rep) in step.args[1]["title.text"]
     # fixed axes that hold every report's records (clipped): the plot area does not move
     low, high = fig.layout.yaxis.range
-    top = max(np.nanmax(np.asarray(r.trajectory.loss) - r.loss_star) for r in reports.values())
+    top = np.nanmax(np.asarray(good.trajectory.loss) - good.loss_star)
     assert high >= math.log10(top) and high - low <= vtraj.MAX_DECADES + 0.5
+    # the diverging report leaves through the top, a few decades above the converging one
+    start = np.asarray(diverged.trajectory.loss)[0] - diverged.loss_star
+    blowup = np.nanmax(np.asarray(diverged.trajectory.loss) - diverged.loss_star)
+    cap = math.log10(max(top, start)) + vtraj.HEADROOM_DECADES
+    assert math.log10(blowup) > cap
+    assert high == pytest.approx(cap + 0.15, abs=0.01)
     assert fig.layout.yaxis2.range is not None
     assert fig.layout.title.text.startswith("η β<sub>0</sub> = 6: diverged at step")
 

@@ -47,6 +47,7 @@ from lplr_core.diagnostics import pl_bound
 from lplr_core.summary import summarize_run
 from lplr_core.viz.figures import COLORWAY, slider_figure
 from lplr_core.viz.trajectory import (
+    HEADROOM_DECADES,
     curve,
     diagnostics_figure,
     level,
@@ -325,6 +326,22 @@ def _slider_traces(report: NetworkReport, drift_range) -> list[go.Scatter]:
     return traces
 
 
+def _headroom(arrays, reports) -> float | None:
+    """The top of a log axis with a diverging run: the others' top (or its first value) plus
+    :data:`~lplr_core.viz.trajectory.HEADROOM_DECADES`; ``None`` when no run diverged."""
+    reports = list(reports)
+    if not any(r.diverged for r in reports):
+        return None
+    tops = []
+    for i, values in enumerate(arrays):
+        good = np.asarray(values, float)
+        good = good[np.isfinite(good) & (good > 0)]
+        if good.size:
+            diverged = i < len(reports) and reports[i].diverged
+            tops.append(float(good[0]) if diverged else float(good.max()))
+    return max(tops) * 10.0 ** HEADROOM_DECADES if tops else None
+
+
 def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
                    active: Any = None, value_label: Callable[[Any], str] | None = None,
                    title_at: Callable[[Any], str] | None = None,
@@ -336,7 +353,9 @@ def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
     diverging run ends with a cross at its last record); right, its drift with the
     radius estimate :math:`\lambda_0/\hat L_\Theta`. Both axes are logarithmic and
     the same at every position (:func:`lplr_core.viz.trajectory.log_range` over all
-    the reports), so the plot area does not move. The slider works without a
+    the reports), so the plot area does not move; a diverging report leaves through
+    the top, at most :data:`~lplr_core.viz.trajectory.HEADROOM_DECADES` decades above
+    the others (its legend entry says where it diverged). The slider works without a
     kernel (:func:`lplr_core.viz.slider_figure`).
 
     Args:
@@ -375,13 +394,14 @@ def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
         def title_at(v):
             return f"{label} = {value_label(v)}: {verdict_text(reports[v])}"
     gaps = [np.asarray(r.trajectory.suboptimality(r.loss_star), float) for r in reports.values()]
+    drifts = [np.asarray(r.trajectory.drift, float)[1:] for r in reports.values()]
     floors = [_summary(r).round_off_floor for r in reports.values()]
     floors = [f for f in floors if np.isfinite(f) and f > 0]
-    sub_range = log_range(*gaps, floor=min(floors) if floors else None)
-    drifts = [np.asarray(r.trajectory.drift, float)[1:] for r in reports.values()]
+    sub_range = log_range(*gaps, floor=min(floors) if floors else None,
+                          top=_headroom(gaps, reports.values()))
     drifts += [[r.radius_hat] for r in reports.values()
                if np.isfinite(r.radius_hat) and r.radius_hat > 0]
-    drift_range = log_range(*drifts)
+    drift_range = log_range(*drifts, top=_headroom(drifts, reports.values()))
     fig = slider_figure(
         keys, lambda v: _slider_traces(reports[v], drift_range), label=label,
         active=keys.index(active), value_label=value_label, title_at=title_at,
