@@ -115,13 +115,16 @@ PANELS: dict[str, Panel] = {
 DEFAULT_PANELS = ("suboptimality", "grad_norm_sq", "pl_ratio", "drift")
 
 _STEP_TITLE = "step t"
-_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+_DASHES = ("solid", "dash", "dot", "dashdot", "longdashdot", "longdash")
 _FIT_STYLE = ("#D55E00", "dash")        # the fitted rate
 _ENVELOPE_STYLE = ("#009E73", "dash")   # the PL ratio's lower envelope
 _SHADE = "#009E73"                      # the stable regime
 # user overlays (bounds, levels) without a run: colour and dash both differ from the runs'
 _OVERLAY_STYLES = (("#009E73", "dot"), ("#CC79A7", "dashdot"), ("#000000", "longdash"),
                    ("#E69F00", "longdashdot"), ("#56B4E9", "dot"), ("#D55E00", "dot"))
+# ... and over several runs (coloured by run), in neutral greys and black
+_NEUTRAL_STYLES = (("#777777", "dot"), ("#000000", "dashdot"), ("#777777", "longdash"),
+                   ("#000000", "dot"))
 _RECORD_NAMES = ("loss", "grad_norm_sq", "drift", "relative_drift", "pl_ratio")
 _NTK_NAMES = ("lambda_min", "lambda_max", "kernel_drift")
 
@@ -710,7 +713,8 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
             color = o.color or run.color
             dash = o.dash or ("dot" if run.dash != "dot" else "dash")
         else:
-            default = _OVERLAY_STYLES[style_index % len(_OVERLAY_STYLES)]
+            cycle = _OVERLAY_STYLES if single else _NEUTRAL_STYLES
+            default = cycle[style_index % len(cycle)]
             style_index += 1
             color, dash = o.color or default[0], o.dash or default[1]
         if o.x is None and np.isscalar(o.y):
