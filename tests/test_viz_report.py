@@ -319,3 +319,40 @@ def test_markup():
 def test_bad_inputs_name_the_argument(good, call, exc, match):
     with pytest.raises(exc, match=match):
         call(good)
+
+
+# ----------------------------------------------------------------- reports_table
+
+def test_reports_table_rows_are_the_reports_numbers(good, diverged):
+    tab = vrep.reports_table({"good": good, "too large a step": diverged}, caption="two runs")
+    text = str(tab)
+    lines = text.splitlines()
+    assert lines[0] == "two runs"
+    good_line = next(line for line in lines if line.startswith("good"))
+    for number in (f"{good.lambda0:.3g}", f"{good.step_size * good.beta_hat:.3g}",
+                   f"{good.max_drift:.3g}", f"{good.lambda0 - good.lipschitz * good.radius:.3g}",
+                   f"{good.rate_fit.rate:.4g}", f"{good.rate_fit.r2:.2f}"):
+        assert number in good_line, (number, good_line)
+    assert good_line.rstrip().endswith("consistent")
+    assert " PASS " in good_line
+    bad_line = next(line for line in lines if line.startswith("too large a step"))
+    assert f"diverged at step {diverged.diverged_at}" in bad_line
+    assert f"{diverged.max_drift:.3g}" not in bad_line and "–" in bad_line
+    html = tab._repr_html_()
+    assert "λ<sub>0</sub>" in html and "<table" in html
+    with pytest.raises(ValueError, match="reports must be a non-empty mapping"):
+        vrep.reports_table({})
+    with pytest.raises(TypeError, match=r"reports\['x'\] must be a lplr_core.check"):
+        vrep.reports_table({"x": 1})
+    with pytest.raises(TypeError, match="reports' keys must be non-empty str"):
+        vrep.reports_table({2.0: good})
+
+
+def test_reports_table_marks_a_singular_ntk(problem):
+    params, x, y = problem
+    xd, yd = np.array(x), np.array(y)
+    xd[1], yd[1] = xd[0], yd[0] + 0.5            # the same input, two targets: λ_0 = 0
+    rep = check_network(model, params, xd, yd, steps=30, record_every=1, ntk_every=10)
+    assert not rep.lambda0 > rep.lambda_tol
+    line = str(vrep.reports_table({"dup": rep})).splitlines()[2]
+    assert line.split()[1] == "≈"

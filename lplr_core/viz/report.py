@@ -1,4 +1,4 @@
-r"""Figures of a :class:`~lplr_core.check.NetworkReport`, what :func:`~lplr_core.check.check_network` returns.
+r"""Figures and a table of a :class:`~lplr_core.check.NetworkReport` (``check_network``'s result).
 
 A report already displays itself as a table (its ``_repr_html_``, from
 :func:`lplr_core.check.render_report`); this module draws it. The run's curves,
@@ -46,6 +46,7 @@ from lplr_core.check import NetworkReport
 from lplr_core.diagnostics import pl_bound
 from lplr_core.summary import summarize_run
 from lplr_core.viz.figures import COLORWAY, slider_figure
+from lplr_core.viz.tables import Table, table
 from lplr_core.viz.trajectory import (
     HEADROOM_DECADES,
     curve,
@@ -55,7 +56,8 @@ from lplr_core.viz.trajectory import (
     suboptimality_traces,
 )
 
-__all__ = ["SERIES", "markup", "report_figure", "reports_slider", "run_figure", "verdict_text"]
+__all__ = ["RADIUS_HAT_SPAN", "SERIES", "markup", "report_figure", "reports_slider",
+           "reports_table", "run_figure", "verdict_text"]
 
 _BLUE, _VERMILLION, _GREEN, _PINK, _ORANGE, _SKY, _BLACK = COLORWAY
 
@@ -153,7 +155,7 @@ def _level(panel: str, key: str, value: float, *, name: str | None = None):
 
 
 def _summary(report: NetworkReport):
-    """The run's summary with the report's own stable start, L* and λ_0 (window, envelope, floor)."""
+    """The run's summary with the report's stable start, L* and λ_0 (window, envelope, floor)."""
     return summarize_run(report.trajectory, stable_from=report.stable_from,
                          loss_star=report.loss_star, lambda0=report.lambda0)
 
@@ -413,3 +415,63 @@ def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
         height=height, margin=dict(t=90),
         legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.3, yanchor="top"))
     return fig
+
+
+# ----------------------------------------------------------------------------- tables
+
+def _cell(x: Any, ok: bool = True) -> float | None:
+    """A table cell: the number, or ``None`` (shown as "–") when absent or not usable."""
+    return float(x) if ok and x is not None and np.isfinite(x) else None
+
+
+def reports_table(reports: Mapping[str, NetworkReport], *, caption: str | None = None) -> Table:
+    r"""The key numbers of one or several reports, one row each, as a table.
+
+    Columns: :math:`\lambda_0` ("≈ 0" when below the report's round-off tolerance),
+    :math:`\eta\hat\beta`, the largest drift, :math:`\hat L_\Theta`, :math:`\hat\mu`,
+    :math:`\lambda_0/\hat L_\Theta`, the fitted factor :math:`\hat q` and its
+    :math:`R^2`, whether a linear rate is observed (the ``linear_rate`` verdict:
+    PASS, FAIL or n/a) and the verdict on the hypotheses (:func:`verdict_text`).
+    Quantities a diverged run does not allow are shown as "–".
+
+    Args:
+      reports: ``{row label: NetworkReport}``, at least one.
+      caption: a line above the table.
+
+    Returns:
+      A :class:`lplr_core.viz.tables.Table` (HTML in a notebook, aligned text with ``print``).
+    """
+    if not isinstance(reports, Mapping) or not reports:
+        raise ValueError(f"reports must be a non-empty mapping {{label: NetworkReport}}; got "
+                         f"{reports!r}"[:300])
+    rows = []
+    for label, rep in reports.items():
+        _check_report(rep, f"reports[{label!r}]")
+        if not isinstance(label, str) or not label:
+            raise TypeError(f"reports' keys must be non-empty str (row labels); got {label!r}")
+        singular = not rep.lambda0 > rep.lambda_tol
+        fit = rep.rate_fit
+        usable = not rep.diverged
+        value = _cell
+        rows.append((
+            label,
+            "≈ 0" if singular else value(rep.lambda0),
+            value(rep.step_size * rep.beta_hat),
+            value(rep.max_drift, usable),
+            value(rep.lipschitz, usable),
+            value(rep.mu_hat, usable),
+            "≈ 0" if singular and usable else value(rep.radius_hat, usable),
+            value(None if fit is None else fit.rate, usable),
+            value(None if fit is None else fit.r2, usable),
+            rep.verdict("linear_rate").mark,
+            verdict_text(rep),
+        ))
+    columns = ["run", "λ<sub>0</sub>", "η β̂", "max d<sub>t</sub>", "L̂<sub>Θ</sub>", "μ̂",
+               "λ<sub>0</sub>/L̂<sub>Θ</sub>", "q̂", "R<sup>2</sup>", "linear rate",
+               "hypotheses (estimates)"]
+    formats = {"λ<sub>0</sub>": ".3g", "η β̂": ".3g", "max d<sub>t</sub>": ".3g",
+               "L̂<sub>Θ</sub>": ".3g", "μ̂": ".3g", "λ<sub>0</sub>/L̂<sub>Θ</sub>": ".3g",
+               "q̂": ".4g", "R<sup>2</sup>": ".2f"}
+    return table(rows, columns, formats=formats, caption=caption,
+                 note="– : not measurable on a diverged run (or no fit). Every constant is an "
+                      "estimate from this run.")
