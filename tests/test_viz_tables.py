@@ -125,6 +125,12 @@ def test_templates_callables_and_percent():
     assert t.cells[0] == ("25.0%", "3.14 s", "n=2")
 
 
+def test_specs_apply_to_numbers_only():
+    t = table([(1.23456, True), ("n/a", False)], ["x", "ok"], formats=".2f")
+    assert [list(r) for r in t.cells] == [["1.23", "yes"], ["n/a", "no"]]
+    assert t.align == ("left", "left")          # a column with text is not numeric
+
+
 def test_missing_values_and_negative_zero():
     t = table([(None, float("nan"), -0.0001, -1e-9)], ["a", "b", "c", "d"],
               formats={"c": ".2f", "d": ".1e"})

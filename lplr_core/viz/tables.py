@@ -144,13 +144,12 @@ def _format_cell(value: Any, fmt: Format, missing: str, where: str) -> str:
             raise TypeError(f"{where}: the column's format function returned "
                             f"{type(text).__name__}, not a str")
         return text
+    # A format spec is for numbers: strings and bools in a numeric column pass through.
     if isinstance(value, bool):
-        if fmt is None:
-            return "yes" if value else "no"
+        return "yes" if value else "no"
     if isinstance(value, str):
-        if fmt is None:
-            return value
-    elif fmt is None:
+        return value
+    if fmt is None:
         fmt = "d" if isinstance(value, numbers.Integral) else DEFAULT_FLOAT_FORMAT
     try:
         text = fmt.format(value) if "{" in fmt else format(value, fmt)
@@ -362,14 +361,16 @@ def table(rows: Iterable[Sequence[Any]], columns: Sequence[str], *,
 
     Args:
         rows: The rows, each a sequence with one value per column: numbers (Python, NumPy or
-            0-d arrays), bools (shown as ``yes``/``no`` by default), strings or ``None``.
+            0-d arrays), bools (shown as ``yes``/``no``), strings or ``None``.
         columns: The column headers (unique). May use ``<sub>``, ``<sup>``, ``<b>``, ``<i>``.
         formats: The number format: one for every column, a sequence with one per column, or
             a mapping from header to format (unlisted columns get the default). A format is a
             spec for :func:`format` such as ``".3g"``, ``".2f"``, ``"d"`` or ``".1%"``, a
             template such as ``"{:.3g} s"``, a function from value to text, or ``None``:
-            integers as they are, floats with ``".4g"``, strings as they are. A rounded
-            negative zero (``-0.00``) loses its sign.
+            integers as they are, floats with ``".4g"``. Specs and templates apply to
+            numbers only (strings and bools in the column are shown as they are); a
+            function gets every non-missing value. A rounded negative zero (``-0.00``)
+            loses its sign.
         caption: A line above the table.
         note: A line under the table, e.g. what ``–`` means in it.
         align: ``"left"``, ``"right"`` or ``"center"`` per column (a sequence, or a mapping
