@@ -642,6 +642,18 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
         return first
 
     x_end = max(float(r.steps[-1]) for r in run_list)
+    # a per-run line of one kind (a fit, a bound, a level) has one dash in every run, one
+    # that no run uses when there is one: the run's colour says whose, the dash what
+    used = {r.dash for r in run_list}
+    spare = [d for d in ("longdash", "longdashdot", "dot", "dash", "dashdot") if d not in used]
+    spare += [d for d in ("dot", "dash", "dashdot", "longdash", "longdashdot") if d in used]
+    kinds: dict[str, str] = {}
+
+    def kind_dash(kind: str) -> str:
+        if kind not in kinds:
+            kinds[kind] = spare[len(kinds) % len(spare)]
+        return kinds[kind]
+
     ranges: dict[str, list[np.ndarray]] = {p: [] for p in panels}
     converged_tops: dict[str, list[float]] = {p: [] for p in panels}
     markers: list[tuple[str, _Run, float, float]] = []
@@ -693,8 +705,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
                 f = fits[run.name]
                 offset = run.loss_star if target == "loss" else 0.0
                 fx, fy = _fit_curve(f, run, offset)
-                color, dash = _FIT_STYLE if single else (run.color, "dot" if run.dash != "dot"
-                                                         else "dash")
+                color, dash = _FIT_STYLE if single else (run.color, kind_dash("fit"))
                 add(go.Scatter(x=fx, y=fy, mode="lines",
                                name=(f"fitted rate q̂ = {f.rate:.4g}" if single
                                      else f"{run.name}: fitted q̂ = {f.rate:.4g}"),
@@ -703,7 +714,8 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
                 if not single and legend_once("key:fit"):
                     add(go.Scatter(x=[None], y=[None], mode="lines", hoverinfo="skip",
                                    name="fitted rate (hover for q̂)", legendrank=2000,
-                                   line=dict(color="#777777", dash="dot", width=2)), target)
+                                   line=dict(color="#777777", dash=kind_dash("fit"),
+                                             width=2)), target)
 
     # overlays
     style_index = 0
@@ -711,7 +723,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
         run = by_name[o.run] if o.run is not None else None
         if run is not None:
             color = o.color or run.color
-            dash = o.dash or ("dot" if run.dash != "dot" else "dash")
+            dash = o.dash or (kind_dash("overlay:" + o.name) if not single else "dot")
         else:
             cycle = _OVERLAY_STYLES if single else _NEUTRAL_STYLES
             default = cycle[style_index % len(cycle)]
