@@ -19,7 +19,8 @@ Checked here:
   lplr_core`` finds the installed copy, the shipped digits load (checked pixel for pixel
   against the repository's file read with NumPy) and a tiny empirical NTK equals ``J J^T``
   from JAX's own Jacobian; running the cell again, in that process and in a new one, calls
-  nothing;
+  nothing; the student branch that ``make student`` commits installs the same way with
+  pip from git (``git+file://...@student``);
 * the core's dependency ranges only set lower bounds, so installing the core on Colab
   never downgrades Colab's jax, numpy or scipy.
 """
@@ -283,6 +284,35 @@ def test_the_cell_installs_a_local_wheel_offline_in_a_fresh_environment(tmp_path
                       timeout=300).stdout)
     assert out["first"]["calls"] == [], out
     print(f"\ninstall cell took {out['first']['seconds']:.2f} s on the second run")
+
+
+def test_the_student_branch_installs_with_pip_from_git(tmp_path):
+    """The branch ``make student`` commits is what the student copies' cell installs: pip
+    builds it from git at ref ``student`` (here over ``file://``, offline, without build
+    isolation), and the installed core loads the shipped digits."""
+    sys.path.insert(0, str(REPO / "book" / "tools"))
+    try:
+        from student_edition import STUDENT_BRANCH, make_branch, make_sources, pin_branch
+    finally:
+        sys.path.remove(str(REPO / "book" / "tools"))
+    branch = make_branch(make_sources(tmp_path / "student-src"), tmp_path / "branch")
+    env = clean_env()
+    python, site = fresh_venv(tmp_path, env)
+    cell = tmp_path / "first_cell.py"
+    cell.write_text(pin_branch(reference_cell(), URL))
+    driver = tmp_path / "driver.py"
+    driver.write_text(_DRIVER)
+    source = f"git+file://{branch}@{STUDENT_BRANCH}"
+    install_env = dict(env, LPLR_CORE_SOURCE=source, PIP_NO_INDEX="1",
+                       PIP_NO_BUILD_ISOLATION="0")   # pip's spelling for "do not isolate"
+    repo_file = REPO / "lplr_core" / "data" / "files" / "mnist_digits.npz"
+    out = _result(run([str(python), str(driver), str(cell), "install", str(repo_file)],
+                      cwd=tmp_path, env=install_env, timeout=900).stdout)
+    assert out["first"]["calls"] == [[str(python), "-m", "pip", "install", "--quiet", source]]
+    where = Path(out["lplr_core_file"]).resolve()
+    assert where.is_relative_to(python.parent.parent.resolve()), where
+    assert out["shipped_sha256"] == out["repo_sha256"] and all(out["found"])
+    assert out["ntk_error"] <= 1e-4 * out["ntk_scale"] and out["second_calls"] == []
 
 
 def test_a_failed_install_stops_the_notebook(tmp_path):
