@@ -19,8 +19,8 @@ Checked here:
   lplr_core`` finds the installed copy, the shipped digits load (checked pixel for pixel
   against the repository's file read with NumPy) and a tiny empirical NTK equals ``J J^T``
   from JAX's own Jacobian; running the cell again, in that process and in a new one, calls
-  nothing; the student branch that ``make student`` commits installs the same way with
-  pip from git (``git+file://...@student``);
+  nothing; the committed repository (HEAD) and the student branch that ``make student``
+  commits install the same way with pip from git (``git+file://...``);
 * the core's dependency ranges only set lower bounds, so installing the core on Colab
   never downgrades Colab's jax, numpy or scipy.
 """
@@ -246,25 +246,26 @@ def _result(stdout: str) -> dict:
     return json.loads(line[-1].removeprefix("RESULT="))
 
 
-def test_the_cell_installs_a_local_wheel_offline_in_a_fresh_environment(tmp_path):
+def _install_with_the_cell(tmp_path, cell_text: str, source: str, **pip_env) -> tuple[dict, Path]:
+    """Run ``cell_text`` in a fresh venv with ``LPLR_CORE_SOURCE=source`` (offline), then the
+    driver's checks; returns the driver's result and the venv's python, after checking that
+    pip ran once, installed the core alone, and that the core and digits come from the venv."""
     env = clean_env()
-    wheel = build_wheel(tmp_path, env)
     python, site = fresh_venv(tmp_path, env)
-    before = sorted(p.name for p in site.iterdir())
+    before = {p.name for p in site.iterdir()}
     cell = tmp_path / "first_cell.py"
-    cell.write_text(reference_cell())
+    cell.write_text(cell_text)
     driver = tmp_path / "driver.py"
     driver.write_text(_DRIVER)
     repo_file = REPO / "lplr_core" / "data" / "files" / "mnist_digits.npz"
-
     # PIP_NO_INDEX: pip may use what is installed, never the network (dependencies are
     # resolved, and found installed, as on Colab).
-    install_env = dict(env, LPLR_CORE_SOURCE=str(wheel), PIP_NO_INDEX="1")
+    install_env = dict(env, LPLR_CORE_SOURCE=source, PIP_NO_INDEX="1", **pip_env)
     out = _result(run([str(python), str(driver), str(cell), "install", str(repo_file)],
                       cwd=tmp_path, env=install_env, timeout=900).stdout)
 
-    assert out["first"]["calls"] == [[str(python), "-m", "pip", "install", "--quiet", str(wheel)]]
-    added = sorted(set(p.name for p in site.iterdir()) - set(before))
+    assert out["first"]["calls"] == [[str(python), "-m", "pip", "install", "--quiet", source]]
+    added = sorted({p.name for p in site.iterdir()} - before)
     assert added and all(re.fullmatch(r"lplr_core(-[\w.]+\.dist-info)?", n) for n in added), (
         f"pip installed more than the core (a dependency changed?): {added}")
     venv = python.parent.parent.resolve()
@@ -277,13 +278,27 @@ def test_the_cell_installs_a_local_wheel_offline_in_a_fresh_environment(tmp_path
     assert out["kernel_shape"] == [6, 6]
     assert out["ntk_error"] <= 1e-4 * out["ntk_scale"], out
     assert out["second_calls"] == [], "the second run of the cell called pip again"
+    return out, python
+
+
+def test_the_cell_installs_a_local_wheel_offline_in_a_fresh_environment(tmp_path):
+    wheel = build_wheel(tmp_path, clean_env())
+    _, python = _install_with_the_cell(tmp_path, reference_cell(), str(wheel))
 
     # A new process (a restarted kernel), the source pointing nowhere: still nothing runs.
-    again = dict(env, LPLR_CORE_SOURCE=str(tmp_path / "missing.whl"), PIP_NO_INDEX="1")
-    out = _result(run([str(python), str(driver), str(cell), "again"], cwd=tmp_path, env=again,
-                      timeout=300).stdout)
+    again = dict(clean_env(), LPLR_CORE_SOURCE=str(tmp_path / "missing.whl"), PIP_NO_INDEX="1")
+    out = _result(run([str(python), str(tmp_path / "driver.py"), str(tmp_path / "first_cell.py"),
+                       "again"], cwd=tmp_path, env=again, timeout=300).stdout)
     assert out["first"]["calls"] == [], out
-    print(f"\ninstall cell took {out['first']['seconds']:.2f} s on the second run")
+
+
+def test_the_committed_repository_installs_with_pip_from_git(tmp_path):
+    """What Colab's ``git+URL`` gets is the committed tree, not this working copy: pip
+    builds the core from a git clone of HEAD (``git+file://``, offline, no build
+    isolation), so a file the core needs but git does not track fails here."""
+    head = run(["git", "-C", str(REPO), "rev-parse", "HEAD"]).stdout.strip()
+    _install_with_the_cell(tmp_path, reference_cell(), f"git+file://{REPO}@{head}",
+                           PIP_NO_BUILD_ISOLATION="0")   # pip's spelling for "do not isolate"
 
 
 def test_the_student_branch_installs_with_pip_from_git(tmp_path):
@@ -296,23 +311,8 @@ def test_the_student_branch_installs_with_pip_from_git(tmp_path):
     finally:
         sys.path.remove(str(REPO / "book" / "tools"))
     branch = make_branch(make_sources(tmp_path / "student-src"), tmp_path / "branch")
-    env = clean_env()
-    python, site = fresh_venv(tmp_path, env)
-    cell = tmp_path / "first_cell.py"
-    cell.write_text(pin_branch(reference_cell(), URL))
-    driver = tmp_path / "driver.py"
-    driver.write_text(_DRIVER)
-    source = f"git+file://{branch}@{STUDENT_BRANCH}"
-    install_env = dict(env, LPLR_CORE_SOURCE=source, PIP_NO_INDEX="1",
-                       PIP_NO_BUILD_ISOLATION="0")   # pip's spelling for "do not isolate"
-    repo_file = REPO / "lplr_core" / "data" / "files" / "mnist_digits.npz"
-    out = _result(run([str(python), str(driver), str(cell), "install", str(repo_file)],
-                      cwd=tmp_path, env=install_env, timeout=900).stdout)
-    assert out["first"]["calls"] == [[str(python), "-m", "pip", "install", "--quiet", source]]
-    where = Path(out["lplr_core_file"]).resolve()
-    assert where.is_relative_to(python.parent.parent.resolve()), where
-    assert out["shipped_sha256"] == out["repo_sha256"] and all(out["found"])
-    assert out["ntk_error"] <= 1e-4 * out["ntk_scale"] and out["second_calls"] == []
+    _install_with_the_cell(tmp_path, pin_branch(reference_cell(), URL),
+                           f"git+file://{branch}@{STUDENT_BRANCH}", PIP_NO_BUILD_ISOLATION="0")
 
 
 def test_a_failed_install_stops_the_notebook(tmp_path):
