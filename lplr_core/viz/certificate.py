@@ -276,7 +276,8 @@ def _layout(*, r_max: float, log_y: bool, y_range: tuple[float, float], y_title:
     else:
         pad = 0.05 * (high - low)
         yaxis = dict(range=[low - pad, high + pad], title_text=y_title)
-    layout = dict(xaxis=dict(title_text=RADIUS_TITLE, range=[0.0, r_max]), yaxis=yaxis,
+    # a little room right of r_max, so markers at r_max are not cut in half
+    layout = dict(xaxis=dict(title_text=RADIUS_TITLE, range=[0.0, 1.03 * r_max]), yaxis=yaxis,
                   legend=dict(orientation="h", y=-0.22, x=0.0, yanchor="top"), height=height)
     if title is not None:
         if not isinstance(title, str):
@@ -476,7 +477,7 @@ def search_figure(searches: Sequence[Any], *, lambda0: float, lipschitz: float,
                    line=dict(color=COLORWAY[2], dash="dot", width=2),
                    marker=dict(symbol="diamond", size=9)),
         go.Scatter(x=radii, y=found, mode="lines+markers",
-                   name=f"min {quantity} found by the descent search",
+                   name=f"min {quantity} found by the adversarial search",
                    line=dict(color=COLORWAY[1], dash="dash", width=3),
                    marker=dict(symbol="square", size=8)),
         go.Scatter(x=[radii[0], radii[-1]], y=[0.0, 0.0], mode="lines", showlegend=False,
@@ -487,7 +488,9 @@ def search_figure(searches: Sequence[Any], *, lambda0: float, lipschitz: float,
     high = max(lambda0, float(sampled.max()), float(found.max()))
     low = min(-0.5 * abs(lambda0), float(found.min()), float(sampled.min()))
     pad = 0.05 * (high - low)
-    fig.update_layout(xaxis=dict(type="log", title_text="radius r"),
+    ticks = [f"{r:g}" for r in radii]
+    fig.update_layout(xaxis=dict(type="log", title_text="radius r", tickvals=radii.tolist(),
+                                 ticktext=ticks),
                       yaxis=dict(range=[low - pad, high + pad], title_text=quantity),
                       legend=dict(orientation="h", y=-0.22, x=0.0, yanchor="top"),
                       height=height)
