@@ -397,3 +397,12 @@ def test_run_slider_positions_envelope_and_fixed_range():
     assert fig.layout.yaxis.range == pytest.approx(vt.log_range(everything))
     with pytest.raises(TypeError, match="runs must be"):
         vt.run_slider(runs["a"])
+
+
+def test_log_ticks_one_two_five_on_short_ranges_only():
+    assert vt.log_ticks([-1.2, 1.1]) == pytest.approx([0.1, 0.2, 0.5, 1, 2, 5, 10])
+    assert vt.log_ticks([-8, 2]) is None and vt.log_ticks(None) is None
+    run = _linear_run(0.3)
+    fig = vt.diagnostics_figure(run, panels=("pl_ratio", "suboptimality"))
+    assert fig.layout.yaxis.tickvals is not None       # ρ_t = 1: a short range
+    assert fig.layout.yaxis2.tickvals is None          # 0.49^t over 40 steps: 12 decades

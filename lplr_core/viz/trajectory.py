@@ -70,6 +70,7 @@ __all__ = [
     "diagnostics_figure",
     "level",
     "log_range",
+    "log_ticks",
     "FactorPanel",
     "factor_panel",
     "rate_factor_figure",
@@ -445,6 +446,24 @@ def log_range(*arrays: Any, floor: float | None = None, max_decades: float = MAX
     return [lo - _PAD_DECADES, hi + _PAD_DECADES]
 
 
+def log_ticks(log_range_: Sequence[float] | None) -> list[float] | None:
+    """Tick values 1, 2, 5 × 10^k for a log axis spanning at most three decades, else ``None``.
+
+    Over a short range plotly labels every minor tick (1, 2, ..., 9 per decade), which
+    crowds the axis; ``None`` leaves plotly's decades over longer ranges.
+
+    Args:
+      log_range_: ``[lo, hi]`` in decades (as :func:`log_range` returns), or ``None``.
+    """
+    if log_range_ is None:
+        return None
+    lo, hi = (float(v) for v in log_range_)
+    if not hi - lo <= 3.0:
+        return None
+    ticks = [c * 10.0 ** k for k in range(math.floor(lo), math.ceil(hi) + 1) for c in (1, 2, 5)]
+    return [t for t in ticks if lo <= math.log10(t) <= hi]
+
+
 def _linear_range(data: list[np.ndarray], tops: list[float],
                   any_diverged: bool) -> list[float] | None:
     """A linear axis's range when a diverged run would squeeze the others (else ``None``).
@@ -787,7 +806,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
             rng = log_range(*ranges[panel], floor=panel_floor, top=cap)
             fig.update_yaxes(type="log", row=row, col=col)
             if rng is not None:
-                fig.update_yaxes(range=rng, row=row, col=col)
+                fig.update_yaxes(range=rng, tickvals=log_ticks(rng), row=row, col=col)
         else:
             if panel in ("drift", "relative_drift", "kernel_drift"):
                 fig.update_yaxes(rangemode="tozero", row=row, col=col)
@@ -929,7 +948,7 @@ def suboptimality_figure(run: Any, *, bounds: Mapping[str, Any] | None = None,
     rng = log_range(*drawn, floor=floor, top=cap)
     fig.update_yaxes(type="log", title_text=PANELS["suboptimality"].axis_title)
     if rng is not None:
-        fig.update_yaxes(range=rng)
+        fig.update_yaxes(range=rng, tickvals=log_ticks(rng))
         for trace in fig.data:  # the divergence cross, pinned to the top edge
             if trace.marker.symbol == "x" and trace.y[0] > 10 ** rng[1]:
                 trace.y = [10 ** rng[1]]
@@ -998,7 +1017,7 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     rng = log_range(gap, floor=floor)
     fig.update_yaxes(type="log", title_text=PANELS["suboptimality"].axis_title, row=1, col=1)
     if rng is not None:
-        fig.update_yaxes(range=rng, row=1, col=1)
+        fig.update_yaxes(range=rng, tickvals=log_ticks(rng), row=1, col=1)
     fig.update_yaxes(title_text="(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
                      row=1, col=2)
     fig.update_xaxes(title_text=_STEP_TITLE)
@@ -1226,7 +1245,8 @@ def run_slider(runs: Mapping[str, Any], *, records: Sequence[str] = ("pl_ratio",
 
     yaxis = dict(title_text=y_title or PANELS[records[0]].axis_title)
     if log:
-        yaxis.update(type="log", range=log_range(*drawn))
+        rng = log_range(*drawn)
+        yaxis.update(type="log", range=rng, tickvals=log_ticks(rng))
     return slider_figure(list(run_list), traces, label=label, active=active,
                          value_label=str, title_at=title_at, height=height,
                          xaxis=dict(title_text=_STEP_TITLE), yaxis=yaxis,
