@@ -346,6 +346,9 @@ def test_reports_table_rows_are_the_reports_numbers(good, diverged):
         vrep.reports_table({"x": 1})
     with pytest.raises(TypeError, match="reports' keys must be non-empty str"):
         vrep.reports_table({2.0: good})
+    with pytest.raises(ValueError, match="label must be a non-empty str"):
+        vrep.reports_table({"a": good}, label="")
+    assert str(vrep.reports_table({"1": good}, label="η β<sub>0</sub>")).startswith("η β_0")
 
 
 def test_reports_table_marks_a_singular_ntk(problem):

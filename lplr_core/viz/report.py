@@ -424,7 +424,8 @@ def _cell(x: Any, ok: bool = True) -> float | None:
     return float(x) if ok and x is not None and np.isfinite(x) else None
 
 
-def reports_table(reports: Mapping[str, NetworkReport], *, caption: str | None = None) -> Table:
+def reports_table(reports: Mapping[str, NetworkReport], *, label: str = "run",
+                  caption: str | None = None) -> Table:
     r"""The key numbers of one or several reports, one row each, as a table.
 
     Columns: :math:`\lambda_0` ("≈ 0" when below the report's round-off tolerance),
@@ -436,6 +437,8 @@ def reports_table(reports: Mapping[str, NetworkReport], *, caption: str | None =
 
     Args:
       reports: ``{row label: NetworkReport}``, at least one.
+      label: the header of the row labels' column (e.g. ``"η β<sub>0</sub>"`` with the
+        step-size multiples as row labels: a narrow first column).
       caption: a line above the table.
 
     Returns:
@@ -445,16 +448,16 @@ def reports_table(reports: Mapping[str, NetworkReport], *, caption: str | None =
         raise ValueError(f"reports must be a non-empty mapping {{label: NetworkReport}}; got "
                          f"{reports!r}"[:300])
     rows = []
-    for label, rep in reports.items():
-        _check_report(rep, f"reports[{label!r}]")
-        if not isinstance(label, str) or not label:
-            raise TypeError(f"reports' keys must be non-empty str (row labels); got {label!r}")
+    for row, rep in reports.items():
+        _check_report(rep, f"reports[{row!r}]")
+        if not isinstance(row, str) or not row:
+            raise TypeError(f"reports' keys must be non-empty str (row labels); got {row!r}")
         singular = not rep.lambda0 > rep.lambda_tol
         fit = rep.rate_fit
         usable = not rep.diverged
         value = _cell
         rows.append((
-            label,
+            row,
             "≈ 0" if singular else value(rep.lambda0),
             value(rep.step_size * rep.beta_hat),
             value(rep.max_drift, usable),
@@ -466,7 +469,9 @@ def reports_table(reports: Mapping[str, NetworkReport], *, caption: str | None =
             rep.verdict("linear_rate").mark,
             verdict_text(rep),
         ))
-    columns = ["run", "λ<sub>0</sub>", "η β̂", "max d<sub>t</sub>", "L̂<sub>Θ</sub>", "μ̂",
+    if not isinstance(label, str) or not label:
+        raise ValueError(f"label must be a non-empty str; got {label!r}")
+    columns = [label, "λ<sub>0</sub>", "η β̂", "max d<sub>t</sub>", "L̂<sub>Θ</sub>", "μ̂",
                "λ<sub>0</sub>/L̂<sub>Θ</sub>", "q̂", "R<sup>2</sup>", "linear rate",
                "hypotheses (estimates)"]
     formats = {"λ<sub>0</sub>": ".3g", "η β̂": ".3g", "max d<sub>t</sub>": ".3g",
