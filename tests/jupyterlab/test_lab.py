@@ -405,15 +405,17 @@ def _close_all(page) -> None:
 
 
 def _check_prose(page, path: str, nb, shot: str) -> tuple[list[str], float]:
-    seconds = _open_notebook(page, path, len(nb.cells))
-    root = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
-    cells = root.evaluate(_CELL_STATE)
-    problems = prose_problems(cells, nb)
-    _shot(page, f"prose-{shot}")
-    if root.evaluate(_SCROLL_TO_EXERCISE):
-        page.wait_for_timeout(500)
-        _shot(page, f"prose-{shot}-exercises")
-    _close_all(page)
+    try:
+        seconds = _open_notebook(page, path, len(nb.cells))
+        root = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+        cells = root.evaluate(_CELL_STATE)
+        problems = prose_problems(cells, nb)
+        _shot(page, f"prose-{shot}")
+        if root.evaluate(_SCROLL_TO_EXERCISE):
+            page.wait_for_timeout(500)
+            _shot(page, f"prose-{shot}-exercises")
+    finally:
+        _close_all(page)         # the next notebook opens alone, whatever happened here
     return problems, seconds
 
 
