@@ -249,7 +249,7 @@ def width_trends_figure(diagrams: Any, *, multiple: float = 1.0, title: str | No
         fig.update_xaxes(type="log", title_text="width m", tickvals=widths,
                          ticktext=[str(m) for m in widths], row=1, col=col)
         fig.update_yaxes(type="log", title_text=y_title, title_standoff=4, nticks=5,
-                         tickformat=".2~g", row=1, col=col)
+                         row=1, col=col)
     names = [t.name for t in fig.data if t.showlegend]
     legend_px = math.ceil(legend_height_px(names))
     fig.update_layout(height=height + legend_px, margin=dict(b=64 + legend_px),
