@@ -13,11 +13,17 @@ Phases (run in the order given, so that each sees the same machine load as its n
   tests not marked slow, with an empty compilation cache folder (what CI sees);
 * ``warm`` -- the same again, the cache folder filled by ``cold`` (a developer's rerun);
 * ``slow`` -- ``make test``'s second line, the tests marked slow, one process, with the cache
-  as ``cold`` left it (the Binder timing test runs its kernels without the cache either way);
-* ``slow-old`` -- the slow tests without the cache (the old invocation's share of them).
+  as ``cold`` left it;
+* ``slow-old`` -- the slow tests without the cache (the old invocation's share of them);
+* ``nbval`` (not run by default) -- ``make test``'s nbval line, which also checks Binder's
+  limits for every notebook (tests/nbval_binder.py, uncached kernels);
+* ``nbval-old`` (not run by default) -- nbval as before that plugin: kernels sharing the
+  compilation cache, no Binder limits (those were a slow test that executed every notebook a
+  second time, ~300 s on 2 cores, until the plugin replaced it).
 
 Before = old + slow-old; after (CI, cold) = cold + slow; after (warm) = warm + slow.
 The machine is shared: compare phases of one run of this script, not absolute numbers.
+The JSON file is rewritten after every phase, so an interrupted run keeps what it measured.
 
 Usage: python benchmarks/bench_suite.py [--phases old,cold,warm,slow,slow-old]
            [--clone /tmp/suite-clone] [--out FILE.json]
@@ -37,6 +43,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PHASES = ("old", "cold", "warm", "slow", "slow-old")
+NBVAL_PHASES = ("nbval", "nbval-old")
+NBVAL = ["--nbval", "notebooks", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
+         "-p", "no:cacheprovider", "-q"]
 SUITE = ["tests", "--ignore=tests/browser", "--ignore=tests/jupyterlab", "-p", "no:cacheprovider",
          "-q", "--durations=15"]
 
@@ -50,7 +59,12 @@ def _command(phase: str) -> tuple[list[str], dict[str, str]]:
         return SUITE + ["-m", "slow"], {}
     if phase == "slow-old":
         return SUITE + ["-m", "slow"], {"JAX_ENABLE_COMPILATION_CACHE": "false"}
-    raise ValueError(f"phase={phase!r}: allowed {', '.join(PHASES)}")
+    if phase == "nbval":
+        return NBVAL + ["-p", "tests.nbval_binder"], {}
+    if phase == "nbval-old":
+        return NBVAL, {"JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+                       "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+    raise ValueError(f"phase={phase!r}: allowed {', '.join(PHASES + NBVAL_PHASES)}")
 
 
 def _summary(output: str) -> str:
@@ -93,12 +107,15 @@ def main(argv=None) -> int:
         wall = time.perf_counter() - start
         entries = len(os.listdir(cache)) if cache.is_dir() else 0
         results["phases"][phase] = {"wall_s": round(wall, 1), "returncode": proc.returncode,
+                                    "load_at_end": os.getloadavg()[0],
                                     "summary": _summary(proc.stdout), "load_at_start": load,
                                     "cache_entries_after": entries}
         (Path(args.out or "/tmp/bench_suite") .with_suffix(f".{phase}.log")).write_text(
             proc.stdout + proc.stderr)
         print(f"{phase:9s} {wall:7.1f} s  rc={proc.returncode}  load {load:.1f}  "
               f"{_summary(proc.stdout)}  (cache: {entries} entries)", flush=True)
+        if args.out:
+            Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
     ph = results["phases"]
     if {"old", "slow-old"} <= set(ph):

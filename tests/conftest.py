@@ -73,10 +73,60 @@ def prune_compilation_cache(folder, max_bytes=CACHE_MAX_BYTES, keep_bytes=CACHE_
 
 
 def pytest_configure(config):
+    if _loadfile(config):
+        # the scheduler follows the collection order (longest_files_first), not test counts
+        config.option.loadscopereorder = False
     # Once per run: in the controller, not in each pytest-xdist worker.
     if hasattr(config, "workerinput") or not jax.config.jax_enable_compilation_cache:
         return
     prune_compilation_cache(jax.config.jax_compilation_cache_dir)
+
+
+# pytest-xdist with --dist loadfile (make test's first line) keeps a test file on one worker and
+# hands the next file to whichever worker runs short of work, in collection order (xdist's own
+# default, --loadscope-reorder, would put the files with the most tests first, leaving a few
+# long files with few tests, such as whole experiment re-runs, for the end: the critical path).
+# So the files that take longest are collected first (longest processing time first) and the
+# short ones fill the gaps. Estimated seconds on 2 cores with an empty compilation cache: a
+# scheduling hint only, never a test outcome; a file not listed counts FILE_SECONDS_PER_TEST
+# per test.
+FILE_SECONDS = {
+    "test_ntk.py": 150, "test_experiments.py": 90, "test_phase.py": 85, "test_training.py": 80,
+    "test_cnn_robustness.py": 65, "test_jax_native_ntk.py": 60, "test_check.py": 50,
+    "test_ball_search.py": 30, "test_install.py": 25, "test_nbval_binder.py": 15,
+}
+FILE_SECONDS_PER_TEST = 0.25
+
+
+def _loadfile(config) -> bool:
+    """True in the controller of ``-n N --dist loadfile`` and in its workers (xdist sets a
+    worker's own ``dist`` option to "no"; the controller passes its choice on)."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        return workerinput.get("lplr_dist") == "loadfile"
+    return getattr(config.option, "dist", "no") == "loadfile"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    node.workerinput["lplr_dist"] = getattr(node.config.option, "dist", "no")
+
+
+def longest_files_first(items, seconds=None, per_test=FILE_SECONDS_PER_TEST):
+    """``items`` regrouped by file, the files in decreasing order of their estimated seconds
+    (``seconds[file name]``, else ``per_test`` times their number of tests; ties keep the
+    collection order), each file's tests in their own order."""
+    seconds = FILE_SECONDS if seconds is None else seconds
+    files = {}
+    for item in items:
+        files.setdefault(item.path, []).append(item)
+    ranked = sorted(files.items(), key=lambda kv: -seconds.get(kv[0].name, per_test * len(kv[1])))
+    return [item for _, group in ranked for item in group]
+
+
+def pytest_collection_modifyitems(config, items):
+    if _loadfile(config):
+        items[:] = longest_files_first(items)
 
 
 def pytest_report_header(config):

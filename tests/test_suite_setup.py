@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -82,3 +83,47 @@ def test_prune_of_a_missing_or_unset_folder_does_nothing(tmp_path):
     assert prune_compilation_cache(tmp_path / "absent", max_bytes=0, keep_bytes=0) == 0
     assert prune_compilation_cache(None) == 0
     assert prune_compilation_cache("") == 0
+
+
+def test_longest_files_first_orders_files_by_estimate_and_keeps_each_file_together():
+    from types import SimpleNamespace
+
+    from conftest import longest_files_first
+
+    def item(name, k):
+        return SimpleNamespace(path=Path("/t") / name, k=k)
+
+    items = [item("a.py", 0), item("a.py", 1), item("b.py", 0), item("c.py", 0),
+             item("c.py", 1), item("c.py", 2), item("d.py", 0)]
+    # b is listed as long; c (3 tests x 1 s) beats a (2 tests); a and d... d (1 test) last
+    out = longest_files_first(items, seconds={"b.py": 10.0}, per_test=1.0)
+    assert [(i.path.name, i.k) for i in out] == [
+        ("b.py", 0), ("c.py", 0), ("c.py", 1), ("c.py", 2), ("a.py", 0), ("a.py", 1), ("d.py", 0)]
+    # ties keep the collection order
+    out = longest_files_first(items, seconds={"a.py": 1.0, "b.py": 1.0, "c.py": 1.0, "d.py": 1.0})
+    assert out == items
+    assert sorted(map(id, longest_files_first(items))) == sorted(map(id, items))
+
+
+def test_xdist_runs_the_longest_files_first(tmp_path):
+    """Integration: a pytest-xdist worker with --dist loadfile runs the files in the order of
+    longest_files_first (test_install.py is listed as long), not in xdist's default order by
+    number of tests (test_many.py, test_few.py, test_install.py)."""
+    import shutil
+    import subprocess
+    import sys
+    here = Path(__file__).parent
+    shutil.copy(here / "conftest.py", tmp_path / "conftest.py")
+    log = tmp_path / "order.log"
+    for name, count in (("test_few", 2), ("test_many", 5), ("test_install", 1)):
+        (tmp_path / f"{name}.py").write_text("".join(
+            f"def test_{k}():\n    open({str(log)!r}, 'a').write('{name}\\n')\n\n"
+            for k in range(count)))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(tmp_path), "-n", "1", "--dist", "loadfile", "-q",
+         "-p", "no:cacheprovider", "--rootdir", str(tmp_path), "-o", "addopts="],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "JAX_ENABLE_COMPILATION_CACHE": "false"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    order = log.read_text().split()
+    assert order == ["test_install"] + ["test_many"] * 5 + ["test_few"] * 2, order
