@@ -35,6 +35,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -100,20 +101,32 @@ def main(argv=None) -> int:
     for phase in phases:
         cmd, extra = _command(phase)
         load = os.getloadavg()[0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "pytest", *cmd],
-                              cwd=clone, env={**env, **extra}, capture_output=True, text=True,
-                              timeout=args.timeout)
+        try:
+            proc = subprocess.run([str(clone / ".venv" / "bin" / "python"), "-m", "pytest",
+                                   *cmd], cwd=clone, env={**env, **extra}, capture_output=True,
+                                  text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired as exc:
+            out = exc.stdout or ""
+            proc = subprocess.CompletedProcess(exc.cmd, -9, out if isinstance(out, str) else
+                                               out.decode(errors="replace"), "")
+            proc.stdout += f"\ntimed out after {args.timeout:.0f} s"
         wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU seconds of the run and every process it waited for (xdist workers, kernels):
+        # far less sensitive to other load on the machine than the wall time.
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         entries = len(os.listdir(cache)) if cache.is_dir() else 0
-        results["phases"][phase] = {"wall_s": round(wall, 1), "returncode": proc.returncode,
+        results["phases"][phase] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                                    "returncode": proc.returncode,
                                     "load_at_end": os.getloadavg()[0],
                                     "summary": _summary(proc.stdout), "load_at_start": load,
                                     "cache_entries_after": entries}
         (Path(args.out or "/tmp/bench_suite") .with_suffix(f".{phase}.log")).write_text(
             proc.stdout + proc.stderr)
-        print(f"{phase:9s} {wall:7.1f} s  rc={proc.returncode}  load {load:.1f}  "
-              f"{_summary(proc.stdout)}  (cache: {entries} entries)", flush=True)
+        print(f"{phase:9s} {wall:7.1f} s  cpu {cpu:7.1f} s  rc={proc.returncode}  "
+              f"load {load:.1f}  {_summary(proc.stdout)}  (cache: {entries} entries)", flush=True)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
