@@ -367,7 +367,8 @@ def test_rate_factor_figure_styles_and_data():
     np.testing.assert_allclose(worst[1].y, [0.85, 0.65, 0.75])
     styles = {(t.marker.color, t.marker.symbol) if t.mode == "markers"
               else (t.line.color, t.line.dash) for t in fig.data if t.showlegend is not False}
-    assert len(styles) == 4
+    assert len(styles) == 5                    # 4 series and the thresholds' entry
+    assert fig.layout.yaxis.title.text and not fig.layout.yaxis2.title.text
     vlines = [s for s in fig.layout.shapes if s.x0 == s.x1]
     assert sorted({s.x0 for s in vlines}) == [1.0, 2.0]
     assert list(fig.layout.yaxis.range) == [0, 1.5]
@@ -406,3 +407,11 @@ def test_log_ticks_one_two_five_on_short_ranges_only():
     fig = vt.diagnostics_figure(run, panels=("pl_ratio", "suboptimality"))
     assert fig.layout.yaxis.tickvals is not None       # ρ_t = 1: a short range
     assert fig.layout.yaxis2.tickvals is None          # 0.49^t over 40 steps: 12 decades
+
+
+def test_large_linear_values_get_short_tick_labels():
+    t = np.arange(5)
+    run = dict(steps=t, loss=np.ones(5), drift=t * 0.1, ntk_steps=t,
+               lambda_max=2.5e4 + t)
+    fig = vt.diagnostics_figure(run, panels=("drift", "lambda_max"))
+    assert fig.layout.yaxis.tickformat is None and fig.layout.yaxis2.tickformat == "~s"

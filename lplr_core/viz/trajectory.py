@@ -646,7 +646,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
 
     rows, cols = _grid(len(panels))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[PANELS[p].title for p in panels],
-                        horizontal_spacing=0.1 if cols < 3 else 0.08,
+                        horizontal_spacing=0.15 if cols == 2 else 0.08,
                         vertical_spacing=0.2 if rows > 1 else 0.1)
     place = {p: (1 + i // cols, 1 + i % cols) for i, p in enumerate(panels)}
     legend_done: set[str] = set()
@@ -813,6 +813,11 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
             rng = _linear_range(ranges[panel], converged_tops[panel], any_diverged)
             if rng is not None:
                 fig.update_yaxes(range=rng, row=row, col=col)
+            values = np.concatenate([np.ravel(np.asarray(v, float)) for v in ranges[panel]])
+            values = values[np.isfinite(values)]
+            if values.size and np.max(np.abs(values)) >= 1e4:
+                # "25k", not "2.5×10⁴": short tick labels leave room for the axis title
+                fig.update_yaxes(tickformat="~s", row=row, col=col)
 
     # divergence markers (a cross at the last record; pinned to the top if off the axis)
     for panel, run, mx, my in markers:
@@ -1096,6 +1101,7 @@ def factor_panel(title: str, *, measured: Mapping[str, Any],
 
 def rate_factor_figure(panels: Sequence[FactorPanel], *,
                        thresholds: Sequence[float] = (1.0, 2.0),
+                       threshold_name: str = "thresholds 1/β and 2/β",
                        x_title: str = "η β", y_title: str = "per-step factor of L − L*",
                        title: str | None = None, height: int = 450) -> go.Figure:
     r"""Per-step factors against the step size: measured (markers) against bounds (lines).
@@ -1107,7 +1113,9 @@ def rate_factor_figure(panels: Sequence[FactorPanel], *,
     Args:
       panels: one to three :class:`FactorPanel`.
       thresholds: x positions of the vertical lines.
-      x_title, y_title: the axis titles (HTML: ``<sub>``, ``<sup>``).
+      threshold_name: their legend entry.
+      x_title, y_title: the axis titles (HTML: ``<sub>``, ``<sup>``); the y-axis title is
+        on the first panel only (the panels share it), so none runs into its neighbour.
       title: the figure's title.
       height: the plot's height in px, without the legend.
     """
@@ -1120,6 +1128,7 @@ def rate_factor_figure(panels: Sequence[FactorPanel], *,
             raise TypeError(f"panels[{i}] must be a FactorPanel (from factor_panel); got "
                             f"{describe(p)}")
     marks = [check_real("thresholds[i]", t) for t in thresholds]
+    _check_name("threshold_name", threshold_name)
     _check_name("x_title", x_title)
     _check_name("y_title", y_title)
     height = check_int("height", height, minimum=200)
@@ -1148,9 +1157,14 @@ def rate_factor_figure(panels: Sequence[FactorPanel], *,
         for mark in marks:
             fig.add_vline(x=mark, line=dict(color="grey", dash="dot"), row=1, col=col)
         fig.add_hline(y=1.0, line=dict(color="grey", width=1), row=1, col=col)
-        fig.update_yaxes(title_text=y_title, row=1, col=col)
+        if col == 1:
+            fig.update_yaxes(title_text=y_title, row=1, col=col)
         if panel.y_range is not None:
             fig.update_yaxes(range=list(panel.y_range), row=1, col=col)
+    if marks:  # a legend entry for the vertical lines (shapes have none)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=threshold_name,
+                                 hoverinfo="skip", line=dict(color="grey", dash="dot")),
+                      row=1, col=1)
     fig.update_xaxes(title_text=x_title)
     if title is not None:
         if not isinstance(title, str):
