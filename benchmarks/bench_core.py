@@ -23,7 +23,9 @@ Four floors, each reported as a measured ratio next to its floor with PASS/FAIL:
 
 5. Issue 11 section 1, the generic paths: (a) ``method="jacobian"`` on MLP
    784-1024-1024-1, n=512, at >= 0.5 of the best float32 matmul rate measured
-   before and after it, on its own FLOP count (:func:`jacobian_flops`); (b)
+   before and after it, on its own FLOP count (:func:`jacobian_flops`), timed in
+   interleaved rounds against the same plan with one Gram product per block (the
+   previous implementation, for the A/B ratio of the column-chunked Gram); (b)
    ``method="ntvp"`` at least as fast as NTK-vector products written from Novak
    et al. 2022 (:func:`_novak_ntvp`; neural-tangents itself does not run on this
    jax); (c) ``method="structured"`` for ``CNN`` and ``ResNetCNN`` at the book's
@@ -68,7 +70,8 @@ SIZES = {
         "generic": dict(jac_n=512, jac_d=784, jac_widths=(1024, 1024),
                         ntvp_n=64, ntvp_d=784, ntvp_widths=(256, 256),
                         conv_n=64, image_shape=(14, 14, 1), cnn_channels=(8, 16),
-                        resnet_channels=8, resnet_blocks=2),
+                        resnet_channels=8, resnet_blocks=2,
+                        wide_cnn_channels=(64, 128), wide_resnet_channels=64),
     },
     "quick": {
         "speedup": dict(n=64, d=784, widths=(512, 512), ntvp_n=32, rounds=2),
@@ -79,7 +82,8 @@ SIZES = {
         "generic": dict(jac_n=128, jac_d=784, jac_widths=(256, 256),
                         ntvp_n=32, ntvp_d=784, ntvp_widths=(128, 128),
                         conv_n=16, image_shape=(14, 14, 1), cnn_channels=(4, 8),
-                        resnet_channels=4, resnet_blocks=1),
+                        resnet_channels=4, resnet_blocks=1,
+                        wide_cnn_channels=(16, 32), wide_resnet_channels=16),
     },
 }
 
@@ -341,21 +345,24 @@ def jacobian_flops(params, n, plan, symmetric=True):
 
     leaves = jax.tree_util.tree_leaves(params)
     p = sum(int(np.size(leaf)) for leaf in leaves)
-    gram, rows = 0.0, 0
+    gram, rows, entries = 0.0, 0, 0
     for group, row_blocks, col_blocks in plan:
         s = sum(int(np.size(leaves[i])) for i in group)
         for bi, (r0, r1) in enumerate(row_blocks):
             if not (symmetric and bi > 0):   # symmetric: row bi > 0 reuses column bi's
                 rows += r1 - r0
+                entries += (r1 - r0) * s
             for bj, (c0, c1) in enumerate(col_blocks):
                 if symmetric and bj < bi:
                     continue
                 gram += 2.0 * (r1 - r0) * (c1 - c0) * s
                 if not (symmetric and bj == bi):
                     rows += c1 - c0
+                    entries += (c1 - c0) * s
     grads = 3.0 * 2.0 * p * rows
     return {"gram": gram, "per_sample_grads": grads, "total": gram + grads,
-            "gradient_rows_formed": rows, "full_contraction_2n2p": 2.0 * n * n * p}
+            "gradient_rows_formed": rows, "gradient_entries_formed": entries,
+            "full_contraction_2n2p": 2.0 * n * n * p}
 
 
 def _matmul_rates(repeats):
@@ -418,19 +425,44 @@ def bench_generic(cfg, repeats, log):
     log(f"[5a] jacobian FLOP rate: MLP {d}-{'-'.join(map(str, widths))}-1, n={n}")
     plan = ntk_module._jacobian_plan(params, n, n, 4, ntk_module.DEFAULT_MEMORY_BUDGET)
     fl = jacobian_flops(params, n, plan)
+    # A vs B in interleaved rounds: the library's kernel (B: Gram products over chunks of
+    # parameter columns) and the same plan with one Gram product per block (A, the
+    # previous implementation), with matmul rates measured around every call.
+    one_product = ntk_module._jacobian_kernel
     mm_before = _matmul_rates(repeats)
-    t_jac, _ = timed(lambda: empirical_ntk(mlp.apply, params, x, method="jacobian",
-                                           shard=False), repeats)
+    stats, outs = timed_interleaved({
+        "jacobian": lambda: empirical_ntk(mlp.apply, params, x, method="jacobian",
+                                          shard=False),
+        "one_product_gram": lambda: one_product(mlp.apply, params, x, x, plan, True,
+                                                chunk_bytes=None)}, repeats)
     mm_after = _matmul_rates(repeats)
+    t_jac, t_one = stats["jacobian"], stats["one_product_gram"]
     best_mm = max(v["gflops_per_s"] for v in (*mm_before.values(), *mm_after.values()))
     rates = [fl["total"] / t / 1e9 for t in t_jac["times_s"]]
     frac = fl["total"] / t_jac["median_s"] / 1e9 / best_mm
+    speedup = paired_ratio(t_one, t_jac)
+    err = rel_max_err(outs["jacobian"], outs["one_product_gram"])
+    # Bytes of per-sample gradients written (and read back by the Gram products): the
+    # part of the work that is memory traffic rather than FLOPs.
+    grad_bytes = 4.0 * fl["gradient_entries_formed"]
+    gram_at_mm = fl["gram"] / (best_mm * 1e9)
     log(f"    FLOPs (own count) {fl['total']:.4g} (2 n^2 p = {fl['full_contraction_2n2p']:.4g}); "
-        f"{t_jac['median_s']:.2f} s median of {t_jac['times_s']}; "
+        f"{t_jac['median_s']:.2f} s median of {[round(t, 2) for t in t_jac['times_s']]}; "
         f"matmul best {best_mm:.1f} GFLOP/s -> {frac:.2f}")
+    log(f"    one-product Gram (previous): {t_one['median_s']:.2f} s -> chunked is "
+        f"{speedup:.2f}x faster (paired rounds); err {err:.1e}; per-sample gradients "
+        f"written {grad_bytes / GIB:.2f} GiB; Gram alone at the matmul rate {gram_at_mm:.2f} s")
     out["jacobian"] = {"plan": [[list(g), list(map(list, r)), list(map(list, c))]
                                 for g, r, c in plan],
                        "flops": fl, "time": t_jac, "gflops_per_s_each_repeat": rates,
+                       "time_one_product_gram": t_one,
+                       "speedup_chunked_vs_one_product": speedup,
+                       "speedup_each_round": [a / b for a, b in zip(t_one["times_s"],
+                                                                    t_jac["times_s"])],
+                       "rel_max_err_chunked_vs_one_product": err,
+                       "gram_chunk_bytes": ntk_module._GRAM_CHUNK_BYTES,
+                       "gradient_bytes_formed": grad_bytes,
+                       "gram_seconds_at_matmul_rate": gram_at_mm,
                        "matmul_before": mm_before, "matmul_after": mm_after,
                        "matmul_reference_gflops_per_s": best_mm,
                        "fraction_of_matmul": frac,
@@ -485,6 +517,25 @@ def bench_generic(cfg, repeats, log):
                                "floor": FLOORS["conv_structured_speedup"],
                                "pass": bool(ratio >= FLOORS["conv_structured_speedup"]
                                             and err < 1e-4)}
+    # (c, info) wider conv models: does the structured rule gain with the width?
+    wide = {"cnn_wide": CNN(cfg["wide_cnn_channels"], shape),
+            "resnet_wide": ResNetCNN(cfg["wide_resnet_channels"], cfg["resnet_blocks"], shape)}
+    for name, model in wide.items():
+        params = model.init(0, model.input_dim)
+        x = _data(n, model.input_dim)
+        stats, outs = timed_interleaved({
+            "jacobian": lambda: empirical_ntk(model.apply, params, x, method="jacobian",
+                                              shard=False),
+            "structured": lambda: empirical_ntk(model.apply, params, x, method="structured",
+                                                shard=False)}, max(repeats, 3))
+        ratio = paired_ratio(stats["jacobian"], stats["structured"])
+        log(f"[5c info] {model!r}, n={n}, p={param_count(params)}: jacobian "
+            f"{stats['jacobian']['median_s'] * 1e3:.0f} ms, structured "
+            f"{stats['structured']['median_s'] * 1e3:.0f} ms -> {ratio:.2f}x")
+        out[f"conv_{name}"] = {"model": repr(model), "p": param_count(params),
+                               "time_jacobian": stats["jacobian"],
+                               "time_structured": stats["structured"], "speedup": ratio,
+                               "rel_max_err": rel_max_err(outs["structured"], outs["jacobian"])}
     out["pass"] = all(out[k]["pass"] for k in ("jacobian", "ntvp", "conv_cnn", "conv_resnet"))
     return out
 
@@ -828,6 +879,10 @@ def table(results):
                      f"{j['fraction_of_matmul']:.2f} (repeats "
                      f"{j['fraction_of_matmul_spread'][0]:.2f}-{j['fraction_of_matmul_spread'][1]:.2f};"
                      f" {j['time']['median_s']:.1f} s)", f">= {j['floor']:.2f}", j["pass"]))
+        if "speedup_chunked_vs_one_product" in j:
+            rows.append(("  (info) chunked / one-product Gram",
+                         f"{j['speedup_chunked_vs_one_product']:.2f}x faster "
+                         f"({j['time_one_product_gram']['median_s']:.1f} s before)", "", None))
         v = gen["ntvp"]
         rows.append(("5b ntvp: reference NTVP / ntvp time",
                      f"{v['ratio_reference_over_ntvp']:.2f}x (rounds "
@@ -839,6 +894,11 @@ def table(results):
                          f"{c['speedup']:.1f}x (rounds {min(c['speedup_each_round']):.1f}-"
                          f"{max(c['speedup_each_round']):.1f}; err {c['rel_max_err']:.1e})",
                          f">= {c['floor']:.0f}x", c["pass"]))
+        for name in ("cnn_wide", "resnet_wide"):
+            c = gen.get(f"conv_{name}")
+            if c:
+                rows.append((f"  (info) {name} p={c['p']}: jacobian / structured",
+                             f"{c['speedup']:.2f}x", "", None))
     if not rows:
         return "(no benchmarks run)"
     w0 = max(len(r[0]) for r in rows)

@@ -21,7 +21,9 @@ MLP :math:`n_l` the layer widths, :math:`W = \sum_l n_{l-1} n_l \approx p`,
     (one ``vmap`` of ``grad`` with respect to those leaves, one Gram product); a
     leaf too large for that is its own group, split into near-equal blocks of
     samples. For ``x2=None`` only the blocks on and above the diagonal are
-    contracted and each block of gradients is formed once. Time
+    contracted and each block of gradients is formed once. Each block's Gram
+    product is summed over chunks of parameter columns (at most 64 MiB of
+    operands), which keeps the operands in cache. Time
     :math:`O(g\,(n_1 + n_2) F + n_1 n_2 p)` for :math:`g` groups; memory: at most
     two blocks of ``memory_budget`` bytes alive.
 ``"ntvp"`` (NTK-vector products)
@@ -349,9 +351,10 @@ def _jacobian_block_size(p: int, itemsize: int, memory_budget: int) -> int:
 #: Bytes of the two operands of one Gram product J1[:, cols] J2[:, cols]ᵀ (``"jacobian"``):
 #: a product over more parameter columns is split into products over column chunks of
 #: at most this size, summed. Measured on MLP 784-1024-1024-1, n=512 (blocks of 256
-#: samples x 802,816 parameters): 1.33x faster than one product over all the columns
-#: (interleaved rounds, benchmarks/bench_core.py [5a]); 8 MiB chunks gave 1.27x and
-#: compile 2x longer (more unrolled products).
+#: samples x 802,816 parameters) against one product over all the columns, on a
+#: shared 2-core machine: median 1.2x faster over 6 interleaved rounds in two runs
+#: (0.94-1.66x per round; benchmarks/bench_core.py [5a]), first call 1.75x faster;
+#: 8 MiB chunks compiled 2x longer (more unrolled products) for no gain.
 _GRAM_CHUNK_BYTES = 64 << 20
 
 
@@ -624,7 +627,11 @@ def ntk_cost(apply_fn: Callable, params: PyTree, x1: ArrayLike, x2: ArrayLike | 
 
 def _choose_method(model, params, x1, x2, memory_budget) -> str:
     # Only the MLP rule is faster than the Jacobian contraction; the convolutional
-    # rule measured 0.5-0.6x of it at the book's sizes (benchmarks/README.md).
+    # rule measured 0.5-0.6x of it at the book's sizes (benchmarks/README.md) and
+    # 0.45-1.24x for channels up to (64, 128) (p up to 148,417, n=64, 14x14 images):
+    # both form the same per-sample weight gradients (2 n S p for S output
+    # positions), and XLA counts more FLOPs for the structured program (3.95e7 vs
+    # 3.34e7 for the book's CNN), so no size threshold makes it the faster choice.
     # Shapes only: the same choice eagerly and under jit/vmap/grad.
     if isinstance(model, MLP):
         return "structured"
