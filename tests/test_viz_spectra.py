@@ -92,6 +92,10 @@ def test_width_figure_seeds_means_guide_and_levels():
     assert list(lvl.y) == [2.0, 2.0]
     assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type == "log"
     assert fig.layout.yaxis2.type == "linear"
+    narrow = vs.width_figure([vs.width_panel("d", "δ", {"": (widths, [1.0, 2.0, 3.5])})])
+    assert narrow.layout.yaxis.dtick is None     # less than a decade: plotly's own ticks
+    wide = vs.width_figure([vs.width_panel("d", "δ", {"": (widths, [1.0, 0.1, 0.01])})])
+    assert wide.layout.yaxis.dtick == "D2"       # two decades: 1, 2, 5 labels only
     _no_raw(fig)
 
 

@@ -415,3 +415,4 @@ def test_large_linear_values_get_short_tick_labels():
                lambda_max=2.5e4 + t)
     fig = vt.diagnostics_figure(run, panels=("drift", "lambda_max"))
     assert fig.layout.yaxis.tickformat is None and fig.layout.yaxis2.tickformat == "~s"
+    assert fig.layout.yaxis2.side == "right"   # outside: clear of the left panel on a phone

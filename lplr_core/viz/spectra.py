@@ -262,7 +262,7 @@ def width_figure(panels: Sequence[WidthPanel], *, title: str | None = None,
                             f"{describe(p)}")
     height = check_int("height", height, minimum=200)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=0.14 if len(panels) == 2 else 0.09)
+                        horizontal_spacing=0.08 if len(panels) == 2 else 0.09)
     names = list(dict.fromkeys(n for p in panels for n in p.series))
     style = {n: (COLORWAY[i % len(COLORWAY)], _DASHES[i % len(_DASHES)],
                  _SYMBOLS[i % len(_SYMBOLS)]) for i, n in enumerate(names)}
@@ -315,10 +315,26 @@ def width_figure(panels: Sequence[WidthPanel], *, title: str | None = None,
                           row=1, col=col)
         fig.update_yaxes(type="log" if panel.log else "linear", title_text=panel.axis_title,
                          row=1, col=col)
-    fig.update_xaxes(type="log", title_text=_WIDTH_TITLE)
+        if panel.log and _decades(fig, col) >= 1.0:
+            # labels at 1, 2, 5 of each decade (plotly labels 1..9 over one or two decades)
+            fig.update_yaxes(dtick="D2", row=1, col=col)
+        if len(panels) == 2 and col == 2:
+            # ticks and title on the outer side, where the margin grows to fit them
+            fig.update_yaxes(side="right", row=1, col=col)
+    fig.update_xaxes(type="log", title_text=_WIDTH_TITLE, dtick="D2")
     if _check_title(title) is not None:
         fig.update_layout(title_text=title, margin=dict(t=100))
     return _bottom_legend(fig, height)
+
+
+def _decades(fig: go.Figure, col: int) -> float:
+    """How many decades the positive y values drawn in panel ``col`` span."""
+    axis = "x" if col == 1 else f"x{col}"
+    values = [np.asarray(t.y, dtype=float) for t in fig.data
+              if (t.xaxis or "x") == axis and t.y is not None]
+    values = np.concatenate(values) if values else np.zeros(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(np.log10(values.max() / values.min())) if values.size else 0.0
 
 
 def _exponent_text(exponent: float) -> str:

@@ -646,7 +646,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
 
     rows, cols = _grid(len(panels))
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[PANELS[p].title for p in panels],
-                        horizontal_spacing=0.15 if cols == 2 else 0.08,
+                        horizontal_spacing=0.08,
                         vertical_spacing=0.2 if rows > 1 else 0.1)
     place = {p: (1 + i // cols, 1 + i % cols) for i, p in enumerate(panels)}
     legend_done: set[str] = set()
@@ -797,6 +797,10 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
         spec = PANELS[panel]
         fig.update_xaxes(title_text=_STEP_TITLE, row=row, col=col)
         fig.update_yaxes(title_text=spec.axis_title, row=row, col=col)
+        if cols == 2 and col == 2:
+            # the right-hand panel's ticks and title on its outer side, where the margin
+            # grows to fit them: between the panels they would meet on a narrow screen
+            fig.update_yaxes(side="right", row=row, col=col)
         if spec.log:
             tops = [t for t in converged_tops[panel] if np.isfinite(t) and t > 0]
             cap = max(tops) * 10 ** HEADROOM_DECADES if (any_diverged and tops) else None
@@ -995,7 +999,7 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     height = check_int("height", height, minimum=200)
     x, gap = r.series("suboptimality")
     floor = summary.round_off_floor if summary is not None else None
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12, subplot_titles=(
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
         "log suboptimality and the fitted line", "per-step factor between records"))
     fig.add_trace(go.Scatter(x=x, y=gap, name="measured L<sub>t</sub> − L*", mode="lines",
                              line=dict(color=COLORWAY[0], width=3)), row=1, col=1)
@@ -1024,7 +1028,7 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     if rng is not None:
         fig.update_yaxes(range=rng, tickvals=log_ticks(rng), row=1, col=1)
     fig.update_yaxes(title_text="(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
-                     row=1, col=2)
+                     side="right", row=1, col=2)
     fig.update_xaxes(title_text=_STEP_TITLE)
     if title is not None:
         if not isinstance(title, str):
