@@ -356,3 +356,22 @@ def test_live_panel_background_default_is_off_outside_a_kernel():
     assert panel.background is False
     with pytest.raises(TypeError, match="background"):
         vw.live_panel(lambda n: f"{n}", {"n": vw.int_slider("n", 0, 0, 2)}, background="yes")
+
+
+def test_domain_figures_are_reexported_from_their_one_home():
+    """``lp.viz.X`` is the object defined in its module (one home per figure), and every
+    name in ``lp.viz.__all__`` exists."""
+    import importlib
+
+    import lplr_core.viz as viz
+
+    homes = {"certificate", "containment", "phase", "report", "spectra", "tables", "trajectory"}
+    for name in viz.__all__:
+        obj = getattr(viz, name)
+        if name in homes:
+            assert obj is importlib.import_module(f"lplr_core.viz.{name}")
+            continue
+        module = getattr(obj, "__module__", "")
+        if module.startswith("lplr_core.viz.") and module.split(".")[-1] in homes:
+            assert getattr(importlib.import_module(module), name) is obj, name
+            assert name in importlib.import_module(module).__all__, name
