@@ -452,6 +452,27 @@ def bench_generic(cfg, repeats, log):
     log(f"    one-product Gram (previous): {t_one['median_s']:.2f} s -> chunked is "
         f"{speedup:.2f}x faster (paired rounds); err {err:.1e}; per-sample gradients "
         f"written {grad_bytes / GIB:.2f} GiB; Gram alone at the matmul rate {gram_at_mm:.2f} s")
+    # The floor: forming the largest block of per-sample gradients alone, against a
+    # plain broadcast write of the same size (what memory bandwidth allows).
+    leaves = jax.tree_util.tree_leaves(params)
+    group, rows_b, _ = max(plan, key=lambda e: sum(int(np.size(leaves[i])) for i in e[0]))
+    size = sum(int(np.size(leaves[i])) for i in group)
+    r0, r1 = rows_b[0]
+    form = jax.jit(lambda p_, xb: ntk_module._leaf_grads(mlp.apply, p_, group, xb))
+    write = jax.jit(lambda xb: jnp.broadcast_to(xb[:, :1], (xb.shape[0], size)) * 2.0)
+    fstats, _ = timed_interleaved({"form": lambda: form(params, x[r0:r1]),
+                                   "write": lambda: write(x[r0:r1])}, repeats)
+    block_bytes = 4.0 * (r1 - r0) * size
+    form_rate = block_bytes / fstats["form"]["median_s"]
+    write_rate = block_bytes / fstats["write"]["median_s"]
+    attainable = fl["total"] / (gram_at_mm + grad_bytes / form_rate) / (best_mm * 1e9)
+    log(f"    forming one block ({r1 - r0} x {size}): {form_rate / 1e9:.2f} GB/s; a plain "
+        f"write of its size {write_rate / 1e9:.2f} GB/s -> attainable with this forming "
+        f"(Gram at the best matmul rate): {attainable:.2f} of matmul")
+    out["jacobian_floor"] = {"block": [r1 - r0, size], "time_form": fstats["form"],
+                             "time_plain_write": fstats["write"],
+                             "form_bytes_per_s": form_rate, "write_bytes_per_s": write_rate,
+                             "attainable_fraction_with_this_forming": attainable}
     out["jacobian"] = {"plan": [[list(g), list(map(list, r)), list(map(list, c))]
                                 for g, r, c in plan],
                        "flops": fl, "time": t_jac, "gflops_per_s_each_repeat": rates,
@@ -879,6 +900,12 @@ def table(results):
                      f"{j['fraction_of_matmul']:.2f} (repeats "
                      f"{j['fraction_of_matmul_spread'][0]:.2f}-{j['fraction_of_matmul_spread'][1]:.2f};"
                      f" {j['time']['median_s']:.1f} s)", f">= {j['floor']:.2f}", j["pass"]))
+        fl_ = gen.get("jacobian_floor")
+        if fl_:
+            rows.append(("  (info) gradients formed / plain write",
+                         f"{fl_['form_bytes_per_s'] / 1e9:.2f} / "
+                         f"{fl_['write_bytes_per_s'] / 1e9:.2f} GB/s -> attainable "
+                         f"{fl_['attainable_fraction_with_this_forming']:.2f}", "", None))
         if "speedup_chunked_vs_one_product" in j:
             rows.append(("  (info) chunked / one-product Gram",
                          f"{j['speedup_chunked_vs_one_product']:.2f}x faster "
