@@ -176,7 +176,17 @@ def spectrum_slider(spectra: Mapping[Any, Any], *, limit: Any = None,
 # ------------------------------------------------------------------ over widths
 
 class WidthPanel(NamedTuple):
-    """One panel of :func:`width_figure` (make it with :func:`width_panel`)."""
+    """One panel of :func:`width_figure` (make it with :func:`width_panel`).
+
+    Attributes:
+      title: the panel's title (HTML: ``<sub>``, ``<sup>``).
+      axis_title: its y-axis title.
+      series: ``{name: (widths, values)}``; values of shape ``(W,)`` or ``(W, S)`` (seeds).
+      log: a log y-axis.
+      guide: the exponent of a dashed power-law guide, or ``None``.
+      levels: ``{name: value}`` horizontal reference lines.
+      normalize: each series divided by its (mean) value at its smallest width.
+    """
 
     title: str
     axis_title: str

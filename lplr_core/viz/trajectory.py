@@ -89,12 +89,19 @@ _PAD_DECADES = 0.15  # margin above and below the data on a log axis
 
 
 class Panel(NamedTuple):
-    """How one diagnostic is drawn: its subplot title, axis title, scale and record."""
+    """How one diagnostic is drawn: its subplot title, axis title, scale and record.
+
+    Attributes:
+      title: the subplot's title (HTML: ``<sub>``, ``<sup>``).
+      axis_title: its y-axis title.
+      log: a log y-axis.
+      ntk: read at the NTK records (``ntk_steps``), not at every record.
+    """
 
     title: str
     axis_title: str
     log: bool
-    ntk: bool  # read at the NTK records (``ntk_steps``), not at every record
+    ntk: bool
 
 
 #: The diagnostics :func:`diagnostics_figure` can draw, by name.
@@ -135,9 +142,14 @@ _NTK_NAMES = ("lambda_min", "lambda_max", "kernel_drift")
 class Overlay(NamedTuple):
     """A curve or a horizontal level drawn over one panel (make it with :func:`curve`/:func:`level`).
 
-    ``x`` is ``None`` for a level (``y`` a float) and for a curve along its run's steps;
-    ``run`` names the run whose colour it takes (``None``: a style of its own and a legend
-    entry).
+    Attributes:
+      panel: the name of the panel it is drawn on (a key of :data:`PANELS`).
+      name: its legend name.
+      y: the values (an array along ``x``), or a float for a horizontal level.
+      x: the steps of ``y``; ``None`` for a level and for a curve along its run's steps.
+      run: the run whose colour it takes; ``None``: a style of its own and a legend entry.
+      color: its colour when ``run`` is ``None`` (``None``: a neutral grey).
+      dash: its dash style (``"dot"``, ``"dash"``, ...; ``None``: the overlay's default).
     """
 
     panel: str
@@ -1047,7 +1059,14 @@ _BOUND_STYLES = (("#009E73", "solid"), ("#009E73", "dash"), ("#000000", "dot"),
 
 
 class FactorPanel(NamedTuple):
-    """One panel of :func:`rate_factor_figure` (make it with :func:`factor_panel`)."""
+    """One panel of :func:`rate_factor_figure` (make it with :func:`factor_panel`).
+
+    Attributes:
+      title: the panel's title.
+      measured: ``{legend name: (x, y)}`` measured factors, drawn as markers.
+      bounds: ``{legend name: (x, y)}`` bound curves, drawn as lines.
+      y_range: the y-axis range ``(low, high)``, or ``None`` (automatic).
+    """
 
     title: str
     measured: dict
