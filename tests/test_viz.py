@@ -206,7 +206,8 @@ def test_place_legend_counts_the_entries_of_one_slider_step_not_all_of_them():
 def test_place_legend_leaves_figures_that_cannot_collide_alone():
     plain = _figure()
     plain.update_layout(legend=dict(orientation="h", y=-0.3))         # no slider
-    right = viz.slider_figure([1, 2], lambda v: [go.Scatter(y=[v], name="x")], label="n")
+    right = viz.slider_figure([1, 2], lambda v: [go.Scatter(y=[v], name="x")], label="n",
+                             legend=dict(orientation="v", x=1.02, y=1.0, yanchor="top"))
     above = _slider_with_legend_below()
     above.update_layout(legend=dict(y=1.02, yanchor="bottom"))
     hidden = _slider_with_legend_below(showlegend=False)
@@ -375,3 +376,20 @@ def test_domain_figures_are_reexported_from_their_one_home():
         if module.startswith("lplr_core.viz.") and module.split(".")[-1] in homes:
             assert getattr(importlib.import_module(module), name) is obj, name
             assert name in importlib.import_module(module).__all__, name
+
+
+def test_slider_figure_keeps_its_legend_off_the_side_and_its_ticks_inside():
+    """By default a slider figure's legend is horizontal under the plot (a legend on the right
+    takes a width that changes with the visible traces, so the plot area would move with the
+    slider), and ``figure_bundle`` puts it under the slider; the slider leaves room at both
+    ends for its first and last tick labels."""
+    fig = viz.slider_figure([64, 1024], lambda v: [go.Scatter(y=[v, 1], name=f"m = {v}")],
+                            label="width")
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y < 0
+    slider = fig.layout.sliders[0]
+    assert slider.x > 0 and slider.x + slider.len < 1
+    layout = viz.figure_bundle(fig)[viz.PLOTLY_MIMETYPE]["layout"]
+    assert layout["legend"]["yref"] == "container" and layout["legend"]["y"] == 0
+    kept = viz.slider_figure([1, 2], lambda v: [go.Scatter(y=[v])], label="n",
+                             legend=dict(orientation="v", x=1.02, y=1.0))
+    assert kept.layout.legend.orientation == "v"               # a caller's legend wins

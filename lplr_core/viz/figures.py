@@ -216,7 +216,8 @@ def slider_figure(grid: Sequence[Any], traces_at: Callable[[Any], Iterable[BaseT
       active: index into ``grid`` of the initial position.
       value_label: ``value -> str`` for the slider's tick labels.
       title_at: optional ``value -> str``, the figure title at that position.
-      **layout: passed to ``fig.update_layout`` (axis titles, ``xaxis_type="log"``, ...).
+      **layout: passed to ``fig.update_layout`` (axis titles, ``xaxis_type="log"``, ...);
+        the legend is horizontal under the plot unless ``legend=`` says otherwise.
 
     Returns:
       A figure whose ``layout.sliders[0].steps`` has one step per grid value;
@@ -265,10 +266,15 @@ def slider_figure(grid: Sequence[Any], traces_at: Callable[[Any], Iterable[BaseT
         step["label"] = value_label(value)
         steps.append(step)
 
+    # The slider spans 92% of the width, centred, so that the end ticks' labels are not
+    # clipped at the figure's edges. The legend goes under the plot by default: a legend on
+    # the right would take a width that changes with the visible traces, so the plot area
+    # would move as the slider does (``place_legend`` then puts it under the slider).
     fig.update_layout(
-        sliders=[dict(active=int(active), steps=steps, pad=dict(t=55, b=10),
+        sliders=[dict(active=int(active), steps=steps, pad=dict(t=55, b=10), x=0.04, len=0.92,
                       currentvalue=dict(prefix=f"{label}: ", font=dict(size=14)))],
         margin=dict(b=110),
+        legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.25, yanchor="top"),
     )
     if title_at is not None:
         fig.update_layout(title_text=title_at(grid[active]))
