@@ -20,7 +20,7 @@ curve and the radius accordingly.
 
 All figures use the book's ``"lplr"`` template, put their legend under the plot (phone
 widths; :func:`lplr_core.viz.style.place_legend` moves it under a slider), and identify
-each series by colour *and* dash. Display them with :func:`lplr_core.viz.show`.
+each series by colour *and* dash. Display them with :func:`lplr_core.viz.figures.show`.
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def certificate_traces(lambda0: float, lipschitz: Lipschitz, *, r_max: float,
       grid: number of radii on ``[0, r_max]`` (>= 2).
 
     Returns:
-      A list of plotly traces: the curve, the radius marker (a vertical line, if the
+      A list of plotly traces, the curve, the radius marker (a vertical line, if the
       radius is within ``[0, r_max]``), one trace per measured series and, on a linear
       axis, the zero line.
     """
@@ -314,7 +314,7 @@ def certificate_figure(lambda0: float, lipschitz: Lipschitz, *, r_max: float,
       height: in px (>= 200).
 
     Returns:
-      A plotly figure; show it with :func:`lplr_core.viz.show`.
+      A plotly figure; show it with :func:`lplr_core.viz.figures.show`.
 
     Raises:
       ValueError, TypeError: a bad argument, named with its value.
@@ -437,7 +437,7 @@ def search_figure(searches: Sequence[Any], *, lambda0: float, lipschitz: float,
     For each ball :math:`B(\theta_0, r)` of ``searches``: the smallest value at random
     points (``sampled``), the smallest after the descent search (``value``; an upper
     estimate of the minimum over the ball, since it is attained at a point of the ball), and
-    the certificate :math:`\lambda_0 - L_\Theta r` at that radius (:func:`lplr_core.certificate`;
+    the certificate :math:`\lambda_0 - L_\Theta r` at that radius (:func:`lplr_core.diagnostics.certificate`;
     "estimated" unless ``proved``). A linear y-axis (the certificate turns negative), a log
     radius axis.
 

@@ -150,7 +150,7 @@ def path_length_traces(picture: PathLengthPicture) -> list[go.Scatter]:
       picture: a :class:`PathLengthPicture`.
 
     Returns:
-      Plotly traces: the diagonal :math:`r` ("containment proved below this line"), one
+      Plotly traces, the diagonal :math:`r` ("containment proved below this line"), one
       curve per entry of ``picture.curves`` (colour and dash both its own), and a star at
       :math:`(r, r)` for the proved radius when given.
     """

@@ -56,6 +56,7 @@ __all__ = [
 ]
 
 PLOTLY_MIMETYPE = "application/vnd.plotly.v1+json"
+#: The plotly.js config of every figure (a responsive size, no plotly logo).
 PLOTLY_CONFIG = {"responsive": True, "displaylogo": False}
 TEMPLATE_NAME = "lplr"
 

@@ -61,7 +61,7 @@ __all__ = ["RADIUS_HAT_SPAN", "SERIES", "markup", "report_figure", "reports_slid
 
 _BLUE, _VERMILLION, _GREEN, _PINK, _ORANGE, _SKY, _BLACK = COLORWAY
 
-#: The report's overlays: legend name and line style. Colour and dash together differ from
+#: The report's overlays, each a legend name and a line style. Colour and dash together differ from
 #: each other and from :mod:`lplr_core.viz.trajectory`'s run (blue, solid), fitted rate
 #: (vermillion, dash) and envelope (green, dash).
 SERIES: dict[str, dict[str, Any]] = {
@@ -247,7 +247,7 @@ def report_figure(report: NetworkReport, *, title: str | None = None,
       height: the height of the panels in pixels (the legend adds to it), at least 200.
 
     Returns:
-      A plotly figure; show it with :func:`lplr_core.viz.show`.
+      A plotly figure; show it with :func:`lplr_core.viz.figures.show`.
     """
     report = _check_report(report)
     title = _check_title(title)
@@ -358,7 +358,7 @@ def reports_slider(reports: Mapping[Any, NetworkReport], *, label: str,
     the reports), so the plot area does not move; a diverging report leaves through
     the top, at most :data:`~lplr_core.viz.trajectory.HEADROOM_DECADES` decades above
     the others (its legend entry says where it diverged). The slider works without a
-    kernel (:func:`lplr_core.viz.slider_figure`).
+    kernel (:func:`lplr_core.viz.figures.slider_figure`).
 
     Args:
       reports: ``{value: NetworkReport}`` in slider order, at least one.

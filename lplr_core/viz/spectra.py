@@ -149,7 +149,7 @@ def spectrum_slider(spectra: Mapping[Any, Any], *, limit: Any = None,
       height: the figure's height in px.
 
     Returns:
-      A :func:`~lplr_core.viz.slider_figure` (one trace per width, the limit static).
+      A :func:`~lplr_core.viz.figures.slider_figure` (one trace per width, the limit static).
     """
     if not isinstance(spectra, Mapping) or not spectra:
         raise TypeError(f"spectra must be a non-empty mapping {{width: eigenvalues}}; got "

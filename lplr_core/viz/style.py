@@ -1,4 +1,4 @@
-"""Figure layout rules that keep a legend clear of sliders (applied by :func:`~lplr_core.viz.figure_bundle`).
+"""Figure layout rules that keep a legend clear of sliders (applied by :func:`~lplr_core.viz.figures.figure_bundle`).
 
 The ``"lplr"`` template (:mod:`lplr_core.viz.figures`) gives every figure its look:
 the Okabe-Ito colour-blind-safe palette, axis titles with a standoff, white
@@ -18,7 +18,7 @@ it under the plot, and in a figure with a slider that is where the slider is.
 
 The sizes are in CSS pixels. A slider's height below the plot area is its ``pad``
 plus :data:`SLIDER_BODY_PX` (measured in Chromium with the book's plotly.js for
-:func:`~lplr_core.viz.slider_figure`'s sliders: 74 px drawn plus 12 px of
+:func:`~lplr_core.viz.figures.slider_figure`'s sliders: 74 px drawn plus 12 px of
 automargin); a legend's height is estimated by laying its entries out in rows on
 a :data:`LEGEND_WIDTH_PX`-wide figure, the narrowest desktop figure of the book, at
 every slider step (a slider shows and hides traces, so their legend entries too).
@@ -43,9 +43,12 @@ __all__ = [
     "slider_extent_px",
 ]
 
-SLIDER_BODY_PX = 90.0    # a slider's height without its pad (measured: 86 px)
-LEGEND_WIDTH_PX = 600.0  # the width a horizontal legend is assumed to wrap at
-LEGEND_ROW_PX = 20.0     # one row of a horizontal legend at font size 13
+#: A slider's height without its pad, in CSS pixels (86 px measured, with a margin).
+SLIDER_BODY_PX = 90.0
+#: The width a horizontal legend is assumed to wrap at, in CSS pixels.
+LEGEND_WIDTH_PX = 600.0
+#: One row of a horizontal legend at font size 13, in CSS pixels.
+LEGEND_ROW_PX = 20.0
 _LEGEND_PAD_PX = 12.0    # the legend box's border and inner padding, top + bottom
 _GAP_PX = 8.0            # between the slider and the legend
 _SYMBOL_PX = 46.0        # a legend entry's symbol and the gaps around it

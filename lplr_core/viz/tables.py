@@ -59,7 +59,7 @@ import numpy as np
 __all__ = ["Table", "table", "grid_table"]
 
 Format = Union[str, Callable[[Any], str], None]
-"""A column's format: a format spec for :func:`format` (``".3g"``, ``".2f"``, ``"d"``,
+"""A column's format: a format spec for ``format`` (``".3g"``, ``".2f"``, ``"d"``,
 ``".1%"``), a ``str.format`` template with one field (``"{:.3g} s"``), a callable from the
 cell's value to its text, or ``None`` for the default."""
 
@@ -365,7 +365,7 @@ def table(rows: Iterable[Sequence[Any]], columns: Sequence[str], *,
         columns: The column headers (unique). May use ``<sub>``, ``<sup>``, ``<b>``, ``<i>``.
         formats: The number format: one for every column, a sequence with one per column, or
             a mapping from header to format (unlisted columns get the default). A format is a
-            spec for :func:`format` such as ``".3g"``, ``".2f"``, ``"d"`` or ``".1%"``, a
+            spec for ``format`` such as ``".3g"``, ``".2f"``, ``"d"`` or ``".1%"``, a
             template such as ``"{:.3g} s"``, a function from value to text, or ``None``:
             integers as they are, floats with ``".4g"``. Specs and templates apply to
             numbers only (strings and bools in the column are shown as they are); a

@@ -11,7 +11,7 @@ One home for the figures a student reads a run from (issue 13, section 1):
   curves or reference levels as :func:`curve` and :func:`level` overlays;
 * :func:`suboptimality_figure`: the measured suboptimality against bound curves (an array, or
   a per-step factor :math:`q`, drawn as :math:`q^{t - t_0}(L_{t_0} - L^*)`);
-  :func:`suboptimality_traces` gives the same traces for :func:`~lplr_core.viz.slider_figure`;
+  :func:`suboptimality_traces` gives the same traces for :func:`~lplr_core.viz.figures.slider_figure`;
 * :func:`rate_fit_figure`: a fitted linear rate on its window, with the measured per-step
   factors against the fitted :math:`\hat q`;
 * :func:`run_slider`: a slider over runs (e.g. widths), each position drawing some records of
@@ -119,7 +119,7 @@ PANELS: dict[str, Panel] = {
     "kernel_drift": Panel("kernel drift", "‖Θ<sub>t</sub> − Θ<sub>0</sub>‖<sub>op</sub>", False,
                           True),
 }
-#: The four diagnostics of a run (issue 13): suboptimality, ‖∇L‖², PL ratio, drift.
+#: The four diagnostics of a run (issue 13), in this order, suboptimality, ‖∇L‖², PL ratio and drift.
 DEFAULT_PANELS = ("suboptimality", "grad_norm_sq", "pl_ratio", "drift")
 
 _STEP_TITLE = "step t"
@@ -605,7 +605,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
         (default 430 for one row, 720 for two).
 
     Returns:
-      A plotly figure; show it with :func:`lplr_core.viz.show`.
+      A plotly figure; show it with :func:`lplr_core.viz.figures.show`.
 
     Raises:
       TypeError, ValueError: an argument is invalid (the message names it), a run lacks
@@ -891,7 +891,7 @@ def suboptimality_traces(run: Any, *, bounds: Mapping[str, Any] | None = None,
       xaxis, yaxis: the axes the traces go on (``"x2"``, ``"y2"`` for a second panel).
 
     Returns:
-      A list of plotly traces: the measured curve (cut at a divergence, with a cross at its
+      A list of plotly traces, the measured curve (cut at a divergence, with a cross at its
       last record), then the bounds, then the fit.
     """
     if loss_star is not None:
@@ -1236,7 +1236,7 @@ def run_slider(runs: Mapping[str, Any], *, records: Sequence[str] = ("pl_ratio",
       height: the figure's height in px.
 
     Returns:
-      A :func:`~lplr_core.viz.slider_figure`.
+      A :func:`~lplr_core.viz.figures.slider_figure`.
     """
     if not isinstance(runs, Mapping) or not runs or "steps" in runs:
         raise TypeError(f"runs must be a non-empty mapping {{name: run}}; got {describe(runs)}")

@@ -21,7 +21,7 @@ calls ``compute(**values)`` (which calls the core) and shows what it returns.
 
 In the static book a panel is dead (no kernel), so the notebooks tag the cell
 that displays it ``remove-output`` and tell the reader to launch Binder or
-Colab; use :func:`~lplr_core.viz.slider_figure` for controls that must work
+Colab; use :func:`~lplr_core.viz.figures.slider_figure` for controls that must work
 without a kernel.
 
 Before the kernel runs, a notebook shows the panel's *stored* output. Widget
@@ -312,7 +312,7 @@ def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.Value
     Args:
       compute: called with one keyword argument per control (its current value);
         returns what to show: a plotly figure (shown with
-        :func:`~lplr_core.viz.figure_bundle`, as :func:`~lplr_core.viz.show` does), a string (shown preformatted), any other
+        :func:`~lplr_core.viz.figures.figure_bundle`, as :func:`~lplr_core.viz.figures.show` does), a string (shown preformatted), any other
         displayable object, or a list/tuple of these, shown in order.
       controls: ``{keyword: widget}``, e.g. from :func:`options_slider`,
         :func:`int_slider`, :func:`dropdown`. Sliders are switched to
