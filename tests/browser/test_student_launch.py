@@ -191,12 +191,21 @@ def _check_student_notebook(text: str, name: str, where: str):
         leaked = [line for line in source.splitlines() if line.strip() in secret]
         assert not leaked, f"{where} cell {index}: solution text {leaked[:2]}"
         if cell["cell_type"] == "code" and URL in source:       # it fetches the repository
+            fetches = 0
             for line in source.splitlines():
                 if "clone" in line:
+                    fetches += 1
                     assert '"--branch", "student"' in line or "--branch student" in line, (
                         f"{where} cell {index} clones main: {line.strip()}")
-            for ref in re.findall(rf"git\+{re.escape(URL)}(?:\.git)?(@[\w./-]+)?", source):
+            # pip from git: the URL written out, or through a name bound to it
+            # (``repository = "URL"`` ... ``f"git+{repository}@student"``)
+            refs = re.findall(rf"git\+{re.escape(URL)}(?:\.git)?(@[\w./-]+)?", source)
+            for name in re.findall(rf"(\w+)\s*=\s*[\"']{re.escape(URL)}[\"']", source):
+                refs += re.findall(rf"git\+\{{{name}\}}(@[\w./-]+)?", source)
+            for ref in refs:
                 assert ref == "@student", f"{where} cell {index} installs from {ref or 'main'}"
+            fetches += len(refs)
+            assert fetches, f"{where} cell {index} names the repository but installs nothing"
 
 
 # ------------------------------------------------------------------ the tests
@@ -227,7 +236,7 @@ def test_every_student_launch_link_opens_a_solution_free_notebook():
 
 
 def test_the_student_branch_holds_no_solution_anywhere():
-    """Binder and JupyterHub check out the whole branch; Colab's first cell clones it."""
+    """Binder and JupyterHub check out the whole branch; Colab's first cell pip-installs it."""
     names = _branch_tree("student")
     assert {f"notebooks/{n}" for n in NOTEBOOKS} <= set(names)
     assert not any(n.startswith("book/") for n in names), "book sources on the branch"
