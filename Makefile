@@ -55,8 +55,8 @@ test: venv
 test-core: venv
 	$(PYTEST) $(SUITE) -m "not slow" $(XDIST)
 
-# A theory notebook in a real JupyterLab (Chromium): rendered MyST, Run All, the live panel's
-# sliders; screenshots in _build/jupyterlab (minutes).
+# Every notebook's prose in a real JupyterLab (Chromium), and chapter 1 run there: rendered MyST,
+# Run All, the live panel's sliders; screenshots in _build/jupyterlab (minutes).
 test-lab: venv
 	$(PY) -m pytest tests/jupyterlab
 
