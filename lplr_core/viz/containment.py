@@ -40,7 +40,7 @@ from lplr_core._validation import check_int, check_real, describe
 from lplr_core.bounds import Certificate, TwoLayerBounds
 from lplr_core.diagnostics import PowerLawFit
 from lplr_core.viz.figures import COLORWAY, slider_figure
-from lplr_core.viz.style import legend_height_px
+from lplr_core.viz.style import legend_below
 
 __all__ = [
     "PathLengthPicture",
@@ -179,24 +179,6 @@ def _log_axis(values: list[np.ndarray], title: str) -> dict[str, Any]:
     return axis
 
 
-def _legend_below(fig: go.Figure, base_height: int) -> None:
-    """Legend under the plot area, at the figure's bottom; margin and height grow by its height."""
-    names, groups = [], set()
-    for trace in fig.data:
-        if trace.showlegend is False or not trace.name:
-            continue
-        if trace.legendgroup:
-            if trace.legendgroup in groups:
-                continue
-            groups.add(trace.legendgroup)
-        names.append(trace.name)
-    legend_px = math.ceil(legend_height_px(names)) if names else 0
-    fig.update_layout(height=base_height + legend_px, margin=dict(b=70 + legend_px),
-                      legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0,
-                                  yanchor="bottom", yref="container"),
-                      showlegend=bool(names))
-
-
 def _check_title(name: str, value: Any) -> None:
     if value is not None and not isinstance(value, str):
         raise TypeError(f"{name} must be a str or None; got {describe(value)}")
@@ -232,7 +214,7 @@ def path_length_figure(pictures: PathLengthPicture | Mapping[Any, PathLengthPict
         ys = [picture.radii, *picture.curves.values()]
         fig.update_layout(xaxis=_log_axis(xs, "radius r"),
                           yaxis=_log_axis(ys, "path-length bound P(r)"), title_text=title)
-        _legend_below(fig, _BASE_HEIGHT)
+        legend_below(fig, _BASE_HEIGHT, bottom_px=70)
         return fig
     if not isinstance(pictures, Mapping) or not pictures:
         raise TypeError("pictures must be a PathLengthPicture or a non-empty mapping "
@@ -377,7 +359,7 @@ def radius_scaling_figure(widths: Sequence[Any], proved_radius: Mapping[str, Any
     if scale is not None:
         fig.update_yaxes(type="log", title_text="s*", row=1, col=2)
     fig.update_layout(title_text=title)
-    _legend_below(fig, _BASE_HEIGHT)
+    legend_below(fig, _BASE_HEIGHT, bottom_px=70)
     return fig
 
 
@@ -444,5 +426,5 @@ def guarantee_figure(certificates: Certificate | Mapping[str, Certificate], step
     fig.update_layout(title_text=title, xaxis=dict(title_text="step t", range=[t[0], t[-1]]),
                       yaxis=dict(type="log", title_text="guaranteed loss q<sup>t</sup> "
                                                         "L(θ<sub>0</sub>)"))
-    _legend_below(fig, height)
+    legend_below(fig, height, bottom_px=70)
     return fig

@@ -25,7 +25,7 @@ from plotly.subplots import make_subplots
 
 from lplr_core._validation import check_int, check_real, describe
 from lplr_core.viz.figures import COLORWAY, power_law_guide, sequential_colors, slider_figure
-from lplr_core.viz.style import legend_height_px
+from lplr_core.viz.style import legend_below
 
 __all__ = ["WidthPanel", "spectrum_figure", "spectrum_slider", "width_figure", "width_panel"]
 
@@ -63,23 +63,6 @@ def _positive_range(arrays: Sequence[np.ndarray]) -> list[float] | None:
     if values.size == 0:
         return None
     return [math.log10(values.min()) - 0.1, math.log10(values.max()) + 0.1]
-
-
-def _bottom_legend(fig: go.Figure, height: int) -> go.Figure:
-    names, groups = [], set()
-    for trace in fig.data:
-        if trace.showlegend is False or not trace.name:
-            continue
-        if trace.legendgroup:
-            if trace.legendgroup in groups:
-                continue
-            groups.add(trace.legendgroup)
-        names.append(trace.name)
-    legend_px = math.ceil(legend_height_px(names)) if names else 0
-    fig.update_layout(height=height + legend_px, margin=dict(b=64 + legend_px),
-                      legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0,
-                                  yanchor="bottom", yref="container"))
-    return fig
 
 
 def _check_title(title: Any) -> str | None:
@@ -128,7 +111,7 @@ def spectrum_figure(spectra: Mapping[str, Any], *, limit: Any = None,
     fig.update_yaxes(type="log", title_text=_EIGEN_TITLE, range=rng)
     if _check_title(title) is not None:
         fig.update_layout(title_text=title, margin=dict(t=80))
-    return _bottom_legend(fig, height)
+    return legend_below(fig, height, set_showlegend=False)
 
 
 def spectrum_slider(spectra: Mapping[Any, Any], *, limit: Any = None,
@@ -334,7 +317,7 @@ def width_figure(panels: Sequence[WidthPanel], *, title: str | None = None,
     fig.update_xaxes(type="log", title_text=_WIDTH_TITLE, dtick="D2")
     if _check_title(title) is not None:
         fig.update_layout(title_text=title, margin=dict(t=100))
-    return _bottom_legend(fig, height)
+    return legend_below(fig, height, set_showlegend=False)
 
 
 def _decades(fig: go.Figure, col: int) -> float:

@@ -38,6 +38,7 @@ __all__ = [
     "LEGEND_ROW_PX",
     "LEGEND_WIDTH_PX",
     "SLIDER_BODY_PX",
+    "legend_below",
     "legend_height_px",
     "place_legend",
     "slider_extent_px",
@@ -102,6 +103,32 @@ def _legend_names(fig: go.Figure, visible: list[Any] | None = None) -> list[str]
             groups.add(group)
         names.append(trace.name)
     return names
+
+
+def legend_below(fig: go.Figure, base_height: int, *, bottom_px: int = 64,
+                 set_showlegend: bool = True) -> go.Figure:
+    """Put ``fig``'s legend under the plot, at the figure's bottom, in place.
+
+    The legend is horizontal, anchored at the bottom-left of the figure (``yref="container"``);
+    the figure's height and bottom margin grow by the legend's height
+    (:func:`legend_height_px` of its entries: every named trace not hidden from the legend,
+    one per ``legendgroup``), so the plot area keeps ``base_height``'s share.
+
+    Args:
+      fig: the figure (changed in place and returned).
+      base_height: the figure's height without a legend, in CSS pixels.
+      bottom_px: the bottom margin without a legend (room for the x-axis title).
+      set_showlegend: also set ``showlegend`` to whether there is any entry.
+    """
+    names = _legend_names(fig, [True] * len(fig.data))
+    legend_px = math.ceil(legend_height_px(names)) if names else 0
+    layout = dict(height=base_height + legend_px, margin=dict(b=bottom_px + legend_px),
+                  legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0,
+                              yanchor="bottom", yref="container"))
+    if set_showlegend:
+        layout["showlegend"] = bool(names)
+    fig.update_layout(**layout)
+    return fig
 
 
 def _legend_states(fig: go.Figure) -> list[list[str]]:

@@ -57,7 +57,7 @@ from lplr_core.objectives import GDPath
 from lplr_core.summary import RunSummary
 from lplr_core.training import Trajectory
 from lplr_core.viz.figures import COLORWAY, slider_figure
-from lplr_core.viz.style import legend_height_px
+from lplr_core.viz.style import legend_below
 
 __all__ = [
     "DEFAULT_PANELS",
@@ -501,28 +501,6 @@ def _grid(n: int) -> tuple[int, int]:
     return {1: (1, 1), 2: (1, 2), 3: (1, 3), 4: (2, 2)}.get(n, (math.ceil(n / 3), 3))
 
 
-def _legend_layout(fig: go.Figure, rows: int, base_height: int) -> None:
-    """Legend under the plot, at the figure's bottom; the margin grows by its height."""
-    names, groups = [], set()
-    for trace in fig.data:
-        if trace.showlegend is False or not trace.name:
-            continue
-        if trace.legendgroup:
-            if trace.legendgroup in groups:
-                continue
-            groups.add(trace.legendgroup)
-        names.append(trace.name)
-    legend_px = legend_height_px(names) if names else 0.0
-    bottom = 64 + math.ceil(legend_px)
-    fig.update_layout(
-        height=base_height + math.ceil(legend_px),
-        margin=dict(b=bottom),
-        legend=dict(orientation="h", x=0.0, xanchor="left", y=0.0, yanchor="bottom",
-                    yref="container"),
-        showlegend=bool(names),
-    )
-
-
 # ---------------------------------------------------------------------------- figure
 
 def _check_panels(panels: Any) -> tuple[str, ...]:
@@ -855,7 +833,7 @@ def diagnostics_figure(runs: Any, *, panels: Sequence[str] = DEFAULT_PANELS,
     base = check_int("height", base, minimum=200)
     if title is not None:
         fig.update_layout(title_text=title, margin=dict(t=100))
-    _legend_layout(fig, rows, base)
+    legend_below(fig, base)
     return fig
 
 
@@ -976,7 +954,7 @@ def suboptimality_figure(run: Any, *, bounds: Mapping[str, Any] | None = None,
     fig.update_xaxes(title_text=_STEP_TITLE)
     if title is not None:
         fig.update_layout(title_text=title, margin=dict(t=80))
-    _legend_layout(fig, 1, height)
+    legend_below(fig, height)
     return fig
 
 
@@ -1046,7 +1024,7 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
         if not isinstance(title, str):
             raise TypeError(f"title must be a str or None; got {describe(title)}")
         fig.update_layout(title_text=title, margin=dict(t=100))
-    _legend_layout(fig, 1, height)
+    legend_below(fig, height)
     return fig
 
 
@@ -1193,7 +1171,7 @@ def rate_factor_figure(panels: Sequence[FactorPanel], *,
         if not isinstance(title, str):
             raise TypeError(f"title must be a str or None; got {describe(title)}")
         fig.update_layout(title_text=title, margin=dict(t=100))
-    _legend_layout(fig, 1, height)
+    legend_below(fig, height)
     return fig
 
 
