@@ -416,3 +416,95 @@ def test_large_linear_values_get_short_tick_labels():
     fig = vt.diagnostics_figure(run, panels=("drift", "lambda_max"))
     assert fig.layout.yaxis.tickformat is None and fig.layout.yaxis2.tickformat == "~s"
     assert fig.layout.yaxis2.side == "right"   # outside: clear of the left panel on a phone
+
+
+# ------------------------------------------------------------------ iterate_slider
+
+def _quadratic_paths():
+    """GD on f(x) = x², x_0 = 1: x_t = (1 − 2η)^t, f(x_t) = (1 − 2η)^(2t); η = 1.5 diverges."""
+    from lplr_core.objectives import gradient_descent_fn
+
+    return {k: gradient_descent_fn(lambda v: v ** 2, 1.0, k / 2.0, 20, record_iterates=True)
+            for k in (0.5, 1.5, 3.0)}
+
+
+def test_iterate_slider_draws_iterates_gap_and_bound_per_position():
+    paths = _quadratic_paths()
+    xs = np.linspace(-2, 2, 41)
+    fig = vt.iterate_slider(paths, (xs, xs ** 2), bound_factors={0.5: 0.9, 1.5: None},
+                            shown=5, active=1, title_at={k: f"k = {k}" for k in paths})
+    (curve,) = [t for t in fig.data if t.name == "f"]
+    np.testing.assert_allclose(curve.y, xs ** 2)
+    assert curve.visible is True
+    steps = fig.layout.sliders[0].steps
+    assert [s.label for s in steps] == ["0.5", "1.5", "3"]
+    assert fig.layout.sliders[0].active == 1
+    for k, step in zip(paths, steps):
+        shown = [t for t, v in zip(fig.data, step.args[0]["visible"]) if v and t.name != "f"]
+        q = 1.0 - k                                          # x_{t+1} = (1 − 2 k/2) x_t
+        (it,) = [t for t in shown if t.name == "iterates x<sub>t</sub>"]
+        n = min(5, paths[k].values.size)
+        np.testing.assert_allclose(it.x, q ** np.arange(n), rtol=1e-12)
+        np.testing.assert_allclose(it.y, q ** (2 * np.arange(n)), rtol=1e-12)
+        assert it.xaxis in (None, "x") and it.yaxis in (None, "y")
+        (gap,) = [t for t in shown if t.name and t.name.startswith("f(x<sub>t</sub>) − f*")]
+        assert gap.xaxis == "x2" and gap.yaxis == "y2"
+        np.testing.assert_allclose(gap.y, q ** (2 * np.asarray(gap.x, float)), rtol=1e-12)
+        bound = [t for t in shown if t.name and t.name.startswith("bound")]
+        if k == 0.5:
+            (b,) = bound
+            np.testing.assert_allclose(b.y, 0.9 ** np.asarray(b.x, float), rtol=1e-12)
+        else:
+            assert bound == []
+        assert step.args[1]["title.text"] == f"k = {k}"
+    # η = 3/2 on x²: |x_t| = 2^t diverges; the curve stops before the flag, the cross is pinned
+    assert paths[3.0].diverged
+    shown = [t for t, v in zip(fig.data, steps[2].args[0]["visible"]) if v]
+    (gap,) = [t for t in shown if t.name and "diverged at step" in t.name]
+    assert max(gap.x) < paths[3.0].diverged_at
+    (cross,) = [t for t in shown if t.marker.symbol == "x"]
+    assert math.log10(cross.y[0]) <= fig.layout.yaxis2.range[1] + 1e-12
+    # one range on every axis at every position (the plot does not move)
+    assert fig.layout.yaxis2.type == "log" and fig.layout.xaxis2.range == (0, 20)
+    assert tuple(fig.layout.xaxis.range) == (-2.0, 2.0)
+
+
+def test_iterate_slider_titles_are_rendered():
+    fig = vt.iterate_slider(_quadratic_paths(), (np.linspace(-1, 1, 5), np.linspace(-1, 1, 5) ** 2),
+                            bound_factors={0.5: 0.5})
+    for text in _texts(fig):
+        assert not _RAW.search(re.sub(r"<[^>]*>", "", text)), text
+    for key in ("xaxis", "yaxis", "xaxis2", "yaxis2"):
+        assert fig.layout[key].title.text, key
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda p, o: vt.iterate_slider({}, o), TypeError, "paths must be"),
+    (lambda p, o: vt.iterate_slider({1: "run"}, o), TypeError, "paths[1]"),
+    (lambda p, o: vt.iterate_slider(p, (o[0],)), TypeError, "objective must be a pair"),
+    (lambda p, o: vt.iterate_slider(p, (o[0], o[1][:-1])), ValueError, "one length"),
+    (lambda p, o: vt.iterate_slider(p, (o[0], o[1] * np.nan)), ValueError, "finite"),
+    (lambda p, o: vt.iterate_slider(p, o, bound_factors={0.5: -1.0}), ValueError,
+     "bound_factors[0.5]"),
+    (lambda p, o: vt.iterate_slider(p, o, bound_factors={7: 0.5}), ValueError, "[7]"),
+    (lambda p, o: vt.iterate_slider(p, o, title_at={0.5: "a"}), ValueError, "no title"),
+    (lambda p, o: vt.iterate_slider(p, o, shown=0), ValueError, "shown"),
+    (lambda p, o: vt.iterate_slider(p, o, active=9), ValueError, "active"),
+])
+def test_iterate_slider_bad_inputs(call, error, words):
+    xs = np.linspace(-1, 1, 5)
+    with pytest.raises(error, match=re.escape(words)):
+        call(_quadratic_paths(), (xs, xs ** 2))
+
+
+def test_iterate_slider_needs_recorded_one_dimensional_iterates():
+    from lplr_core.objectives import gradient_descent_fn
+
+    xs = np.linspace(-1, 1, 5)
+    no_iterates = gradient_descent_fn(lambda v: v ** 2, 1.0, 0.25, 5)
+    with pytest.raises(ValueError, match="record_iterates=True"):
+        vt.iterate_slider({1: no_iterates}, (xs, xs ** 2))
+    vector = gradient_descent_fn(lambda v: (v ** 2).sum(), jnp.ones(2), 0.25, 5,
+                                 record_iterates=True)
+    with pytest.raises(ValueError, match="one variable"):
+        vt.iterate_slider({1: vector}, (xs, xs ** 2))

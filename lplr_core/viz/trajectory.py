@@ -19,6 +19,9 @@ One home for the figures a student reads a run from (issue 13, section 1):
   and the drift), on one y-range for every position;
 * :func:`rate_factor_figure`: per-step factors against the step size, measured (markers)
   against bounds (lines), with the thresholds :math:`1/\beta` and :math:`2/\beta` marked.
+* :func:`iterate_slider`: a slider over gradient-descent runs on a function of one variable:
+  the iterates on the graph of :math:`f` next to their gap :math:`f(x_t) - f^*` against a
+  bound :math:`q^t (f(x_0) - f^*)`.
 
 A run is a :class:`~lplr_core.training.Trajectory`, a
 :class:`~lplr_core.objectives.GDPath` (gradient descent on a function), or a mapping with the same record names
@@ -73,6 +76,7 @@ __all__ = [
     "log_ticks",
     "FactorPanel",
     "factor_panel",
+    "iterate_slider",
     "rate_factor_figure",
     "rate_fit_figure",
     "results_runs",
@@ -1266,3 +1270,137 @@ def run_slider(runs: Mapping[str, Any], *, records: Sequence[str] = ("pl_ratio",
                          value_label=str, title_at=title_at, height=height,
                          xaxis=dict(title_text=_STEP_TITLE), yaxis=yaxis,
                          legend=dict(orientation="h", x=0.0, y=-0.3))
+
+
+# ------------------------------------------------------------ gradient descent on a 1-D function
+
+_ITERATE_STYLE = ("#0072B2", "solid")    # the iterates x_t on the graph of f
+_OBJECTIVE_COLOR = "#bbbbbb"             # the graph of f, drawn at every position
+
+
+def iterate_slider(paths: Mapping[Any, GDPath], objective: Sequence[Any], *,
+                   bound_factors: Mapping[Any, Any] | None = None, label: str = "η β",
+                   active: int = 0, title_at: Any = None, shown: int = 31,
+                   value_label: Any = None, x_range: Sequence[float] | None = None,
+                   y_range: Sequence[float] | None = None, height: int = 480) -> go.Figure:
+    r"""A slider over gradient-descent runs on a function of one variable, two panels.
+
+    Left: the graph of :math:`f` (grey, at every position) and the first ``shown`` iterates
+    :math:`(x_t, f(x_t))` of the selected run. Right: its gap :math:`f(x_t) - f^*` on a log
+    axis (cut at a divergence and marked there, as :func:`suboptimality_traces` draws it)
+    against the bound :math:`q^t (f(x_0) - f^*)` when the position has a factor :math:`q`.
+    Both axes keep one range at every position, so positions compare by eye and the plot
+    area does not move.
+
+    Args:
+      paths: ``{slider value: GDPath}``, each from
+        :func:`~lplr_core.objectives.gradient_descent_fn` with ``record_iterates=True`` on a
+        function of one variable; the keys (e.g. step-size multiples) label the positions.
+      objective: ``(xs, f(xs))``, the graph of :math:`f` to draw (two 1-D arrays of one
+        length, finite).
+      bound_factors: ``{slider value: q}``, the per-step factor of the bound at that
+        position (> 0), or ``None`` where no bound holds; missing keys have none.
+      label: the slider's label (the parameter's name).
+      active: the index of the initial position.
+      title_at: the figure title at each position: a mapping ``{value: title}`` or a
+        callable ``value -> title``; ``None``: no title.
+      shown: how many iterates (from :math:`x_0`) the left panel draws (>= 1).
+      value_label: ``value -> str`` for the slider's tick labels (default ``f"{v:g}"`` for
+        numbers).
+      x_range, y_range: the left panel's axis ranges (default the graph's).
+      height: the figure's height in px (>= 200).
+
+    Returns:
+      A :func:`~lplr_core.viz.figures.slider_figure` whose first trace is the graph of
+      :math:`f`, then per position the iterates, the gap curve (and its divergence cross),
+      and the bound.
+    """
+    if not isinstance(paths, Mapping) or not paths:
+        raise TypeError(f"paths must be a non-empty mapping {{slider value: GDPath}}; "
+                        f"got {describe(paths)}")
+    for key, path in paths.items():
+        if not isinstance(path, GDPath):
+            raise TypeError(f"paths[{key!r}] must be a GDPath (from gradient_descent_fn); "
+                            f"got {describe(path)}")
+        if path.iterates is None:
+            raise ValueError(f"paths[{key!r}] has no iterates: run gradient_descent_fn with "
+                             f"record_iterates=True")
+        if np.ndim(path.iterates) != 1:
+            raise ValueError(f"paths[{key!r}] must be gradient descent on a function of one "
+                             f"variable (iterates of shape (T+1,)); got iterates of shape "
+                             f"{np.shape(path.iterates)}")
+    if isinstance(objective, (str, bytes)) or not isinstance(objective, Sequence) \
+            or len(objective) != 2:
+        raise TypeError(f"objective must be a pair (xs, f(xs)) of 1-D arrays; got "
+                        f"{describe(objective)}")
+    xs, fs = (np.asarray(v, dtype=float) for v in objective)
+    if xs.ndim != 1 or xs.shape != fs.shape or xs.size < 2:
+        raise ValueError(f"objective must be two 1-D arrays of one length (>= 2); got shapes "
+                         f"{xs.shape} and {fs.shape}")
+    if not (np.isfinite(xs).all() and np.isfinite(fs).all()):
+        raise ValueError("objective (xs, f(xs)) must be finite everywhere")
+    bound_factors = {} if bound_factors is None else bound_factors
+    if not isinstance(bound_factors, Mapping):
+        raise TypeError(f"bound_factors must be a mapping {{slider value: q or None}}; got "
+                        f"{describe(bound_factors)}")
+    unknown = [k for k in bound_factors if k not in paths]
+    if unknown:
+        raise ValueError(f"bound_factors has keys that are not slider values of paths: "
+                         f"{unknown!r}; the values are {list(paths)!r}")
+    factors = {k: (None if bound_factors.get(k) is None else
+                   check_real(f"bound_factors[{k!r}]", bound_factors[k], minimum=0.0,
+                              strict_min=True)) for k in paths}
+    _check_name("label", label)
+    shown = check_int("shown", shown, minimum=1)
+    height = check_int("height", height, minimum=200)
+    if title_at is not None and not (callable(title_at) or isinstance(title_at, Mapping)):
+        raise TypeError(f"title_at must be a mapping {{value: title}}, a callable or None; "
+                        f"got {describe(title_at)}")
+    if isinstance(title_at, Mapping):
+        missing = [k for k in paths if k not in title_at]
+        if missing:
+            raise ValueError(f"title_at has no title for the slider values {missing!r}")
+        titles = title_at
+        title_at = titles.__getitem__
+    if value_label is None:
+        value_label = lambda v: f"{v:g}" if isinstance(v, (int, float)) else str(v)  # noqa: E731
+    bound_name = "bound q(η)<sup>t</sup> (f(x<sub>0</sub>) − f*)"
+
+    def traces(key):
+        path = paths[key]
+        n = min(shown, path.values.size)
+        out = [go.Scatter(x=np.asarray(path.iterates[:n], float),
+                          y=np.asarray(path.values[:n], float), mode="lines+markers",
+                          name="iterates x<sub>t</sub>",
+                          line=dict(color=_ITERATE_STYLE[0], dash=_ITERATE_STYLE[1], width=1))]
+        bounds = {} if factors[key] is None else {bound_name: factors[key]}
+        out += suboptimality_traces(path, bounds=bounds, name="f(x<sub>t</sub>) − f*",
+                                    xaxis="x2", yaxis="y2")
+        return out
+
+    every = [traces(k) for k in paths]
+    gaps = [np.asarray(t.y, float) for ts in every for t in ts[1:] if t.y is not None]
+    rng = log_range(*gaps)
+    last = max(int(p.values.size) - 1 for p in paths.values())
+    curve_trace = go.Scatter(x=xs, y=fs, name="f", mode="lines", hoverinfo="skip",
+                             line=dict(color=_OBJECTIVE_COLOR, width=2))
+    pad = 0.05 * float(fs.max() - fs.min() or 1.0)
+    xaxis = dict(domain=[0, 0.44], title_text="x",
+                 range=list(x_range) if x_range is not None else [float(xs[0]), float(xs[-1])])
+    yaxis = dict(title_text="f(x)",
+                 range=list(y_range) if y_range is not None
+                 else [float(fs.min()) - pad, float(fs.max()) + pad])
+    yaxis2 = dict(anchor="x2", type="log", title_text="f(x<sub>t</sub>) − f*", side="right")
+    if rng is not None:
+        yaxis2.update(range=rng, tickvals=log_ticks(rng))
+        for trace in (t for ts in every for t in ts):  # a divergence cross, pinned to the top
+            if trace.marker.symbol == "x" and trace.y[0] > 10 ** rng[1]:
+                trace.y = [10 ** rng[1]]
+    lookup = dict(zip(paths, every))
+    fig = slider_figure(list(paths), lambda k: lookup[k], label=label,
+                        static_traces=[curve_trace], active=active, value_label=value_label,
+                        title_at=title_at, xaxis=xaxis, yaxis=yaxis,
+                        xaxis2=dict(domain=[0.56, 1], anchor="y2", title_text=_STEP_TITLE,
+                                    range=[0, last]),
+                        yaxis2=yaxis2, height=height)
+    return fig
