@@ -21,8 +21,12 @@ Phases (run in the order given, so that each sees the same machine load as its n
   compilation cache, no Binder limits (those were a slow test that executed every notebook a
   second time, ~300 s on 2 cores, until the plugin replaced it).
 
-Before = old + slow-old; after (CI, cold) = cold + slow; after (warm) = warm + slow.
-The machine is shared: compare phases of one run of this script, not absolute numbers.
+Before = old + slow-old; after (CI, cold) = cold + slow; after (warm) = warm + slow: the same
+tests on both sides (:func:`ratios`). A run without the old phases (they take ~11 minutes)
+compares with the recorded baseline ``BEFORE`` instead (``ratio_cold_vs_recorded``).
+The machine is shared: compare phases of one run of this script, not absolute numbers, or say
+the load (each phase records it, and its CPU seconds, which load distorts less).
+Each phase also records ``file_seconds``: seconds per test file (conftest's FILE_SECONDS).
 The JSON file is rewritten after every phase, so an interrupted run keeps what it measured.
 
 Usage: python benchmarks/bench_suite.py [--phases old,cold,warm,slow,slow-old]
@@ -48,7 +52,12 @@ NBVAL_PHASES = ("nbval", "nbval-old")
 NBVAL = ["--nbval", "notebooks", "--nbval-sanitize-with", "tests/nbval_sanitize.cfg",
          "-p", "no:cacheprovider", "-q"]
 SUITE = ["tests", "--ignore=tests/browser", "--ignore=tests/jupyterlab", "-p", "no:cacheprovider",
-         "-q", "--durations=15"]
+         "-q", "--durations=0", "--durations-min=0.05"]
+# The baseline of issue 10 section 4, measured on 2026-11-29 on a clean clone (commit 841f915,
+# load 1.4-1.6): the old invocation (one process, no compilation cache), tests not marked slow
+# ("old_rerun" in results/suite.json) and the slow ones ("slow-old").
+BEFORE = {"old": 645.1, "slow-old": 31.2, "cpu_old": 807.1, "cpu_slow-old": 45.0}
+DURATION = re.compile(r"^\s*([\d.]+)s (?:setup|call|teardown)\s+(tests/[^:\s]+)::", re.M)
 
 
 def _command(phase: str) -> tuple[list[str], dict[str, str]]:
@@ -71,6 +80,42 @@ def _command(phase: str) -> tuple[list[str], dict[str, str]]:
 def _summary(output: str) -> str:
     lines = [ln for ln in output.splitlines() if re.search(r"\d+ (passed|failed)", ln)]
     return lines[-1].strip("= ") if lines else output.strip().splitlines()[-1:][0]
+
+
+def _file_seconds(output: str, top: int = 25) -> dict[str, float]:
+    """Seconds per test file (setup, call and teardown of its tests, as ``--durations`` lists
+    them: a file's share of its worker's time), the ``top`` longest: conftest's FILE_SECONDS."""
+    files: dict[str, float] = {}
+    for seconds, path in DURATION.findall(output):
+        name = path.rsplit("/", 1)[-1]
+        files[name] = files.get(name, 0.0) + float(seconds)
+    ranked = sorted(files.items(), key=lambda kv: -kv[1])[:top]
+    return {name: round(sec, 1) for name, sec in ranked}
+
+
+def ratios(ph: dict, before: dict = BEFORE) -> dict:
+    """After / before, like with like: the same tests (not slow + slow) on both sides.
+
+    ``ratio_<fast>`` divides ``<fast> + slow`` by ``old + slow-old`` of the same run when it
+    measured both (same machine load); otherwise by the recorded baseline ``before``
+    (``ratio_<fast>_vs_recorded``), whose load may differ: ``cpu`` ratios (CPU seconds of all
+    processes) are less sensitive to that.
+    """
+    out = {}
+    for fast in ("cold", "warm"):
+        if fast not in ph or "slow" not in ph:
+            continue
+        after, after_cpu = (ph[fast]["wall_s"] + ph["slow"]["wall_s"],
+                            ph[fast]["cpu_s"] + ph["slow"]["cpu_s"])
+        if {"old", "slow-old"} <= set(ph):
+            out[f"ratio_{fast}"] = round(after / (ph["old"]["wall_s"] + ph["slow-old"]["wall_s"]), 3)
+            out[f"ratio_{fast}_cpu"] = round(
+                after_cpu / (ph["old"]["cpu_s"] + ph["slow-old"]["cpu_s"]), 3)
+        else:
+            out[f"ratio_{fast}_vs_recorded"] = round(after / (before["old"] + before["slow-old"]), 3)
+            out[f"ratio_{fast}_cpu_vs_recorded"] = round(
+                after_cpu / (before["cpu_old"] + before["cpu_slow-old"]), 3)
+    return out
 
 
 def main(argv=None) -> int:
@@ -122,7 +167,8 @@ def main(argv=None) -> int:
                                     "returncode": proc.returncode,
                                     "load_at_end": os.getloadavg()[0],
                                     "summary": _summary(proc.stdout), "load_at_start": load,
-                                    "cache_entries_after": entries}
+                                    "cache_entries_after": entries,
+                                    "file_seconds": _file_seconds(proc.stdout)}
         (Path(args.out or "/tmp/bench_suite") .with_suffix(f".{phase}.log")).write_text(
             proc.stdout + proc.stderr)
         print(f"{phase:9s} {wall:7.1f} s  cpu {cpu:7.1f} s  rc={proc.returncode}  "
@@ -131,14 +177,9 @@ def main(argv=None) -> int:
             Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 
     ph = results["phases"]
-    if {"old", "slow-old"} <= set(ph):
-        before = ph["old"]["wall_s"] + ph["slow-old"]["wall_s"]
-        for fast in ("cold", "warm"):
-            if fast in ph and "slow" in ph:
-                after = ph[fast]["wall_s"] + ph["slow"]["wall_s"]
-                results[f"ratio_{fast}"] = round(after / before, 3)
-                print(f"suite {fast}: {after:.0f} s vs {before:.0f} s before: "
-                      f"{after / before:.2f}", flush=True)
+    results.update(ratios(ph))
+    for key, value in ratios(ph).items():
+        print(f"{key}: {value:.3f}", flush=True)
     if "old" in ph:
         for fast in ("cold", "warm"):
             if fast in ph:

@@ -188,3 +188,50 @@ def full_fashion_mnist():
     except data.DataUnavailableError as exc:
         pytest.skip(f"the full Fashion-MNIST is absent (optional: apt-get install "
                     f"dataset-fashion-mnist, or lplr_core.data.download('fashion_mnist')): {exc}")
+
+
+def shared_by_workers(tmp_path_factory, name, compute):
+    """``compute()``, run once per test session and shared by every pytest-xdist worker.
+
+    The first worker to ask computes it under a file lock in the session's common temporary
+    folder and pickles it there; the others wait for the lock and load the pickle (a result
+    computed in another process of the same session, from the same code and configuration).
+    Without xdist it is just ``compute()``, once per session (the caller's fixture scope).
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return compute()
+    import fcntl
+    import pickle
+
+    root = tmp_path_factory.getbasetemp().parent      # common to this session's workers
+    path = root / f"shared-{name}.pickle"
+    with open(root / f"shared-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if path.is_file():
+                return pickle.loads(path.read_bytes())
+            value = compute()
+            tmp = path.with_suffix(".partial")
+            tmp.write_bytes(pickle.dumps(value))
+            tmp.replace(path)
+            return value
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="session")
+def fast_cnn_robustness(hide_full_fashion, tmp_path_factory):
+    """``(results, progress_calls)`` of ``cnn_robustness.run(FAST)`` (seed 0) with only the
+    shipped Fashion-MNIST subset reachable: the one FAST run that test_cnn_robustness checks
+    and test_experiments stores, computed once per session (shared by xdist workers)."""
+    from lplr_core.experiments import cnn_robustness as cr
+
+    def compute():
+        calls = []
+        with pytest.MonkeyPatch.context() as mp:
+            hide_full_fashion(mp, tmp_path_factory.mktemp("no-full-fashion"))
+            results = cr.run(dict(cr.FAST), seed=0,
+                             progress=lambda done, total, msg: calls.append((done, total)))
+        return results, calls
+
+    return shared_by_workers(tmp_path_factory, "fast-cnn-robustness", compute)

@@ -5,6 +5,7 @@ the downsampling, a Jacobian formed with jax.jacrev and NumPy's eigvalsh for the
 NTK at initialization, the loss recomputed from the model's outputs.
 """
 
+import copy
 import json
 
 import jax
@@ -20,14 +21,11 @@ S, R = cr.FAST["n_seeds"], cr.FAST["steps"] // cr.FAST["record_every"] + 1
 
 
 @pytest.fixture(scope="module")
-def fast(hide_full_fashion, tmp_path_factory):
-    calls = []
-    with pytest.MonkeyPatch.context() as mp:
-        # Only the shipped Fashion-MNIST subset is reachable: the experiment needs nothing else.
-        hide_full_fashion(mp, tmp_path_factory.mktemp("no-full-fashion"))
-        results = cr.run(dict(cr.FAST),
-                         progress=lambda done, total, msg: calls.append((done, total)))
-    return results, calls
+def fast(fast_cnn_robustness):
+    """``cr.run(FAST)`` with only the shipped Fashion-MNIST subset reachable (the experiment
+    needs nothing else) and its progress calls: conftest's one FAST run of the session,
+    which test_experiments stores too."""
+    return copy.deepcopy(fast_cnn_robustness)
 
 
 # --------------------------------------------------------------------------- contract

@@ -8,6 +8,7 @@ the cheapest FULL configuration) about 1-2 minutes; it is marked ``slow``, so
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -172,17 +173,28 @@ def test_source_hash_follows_the_source(tmp_path):
 # ---------------------------------------------------------------- storage and staleness
 
 @pytest.fixture(scope="module")
-def fast_runs(tmp_path_factory):
-    """Every experiment's FAST configuration, run once into a temporary root."""
+def fast_runs(tmp_path_factory, fast_cnn_robustness):
+    """Every experiment's FAST configuration, run once into a temporary root.
+
+    cnn_robustness's ``run(FAST, seed=0)`` is the session's shared one (conftest's
+    ``fast_cnn_robustness``, which test_cnn_robustness checks): ``run_experiment`` gets it
+    through its module's ``run``, after checking that it asks for exactly that run.
+    """
     root = tmp_path_factory.mktemp("results")
     runs = {}
     for name in ex.EXPERIMENTS:
         try:
-            ex.get_experiment(name)
+            module = ex.get_experiment(name)
         except ImportError:
             continue  # test_every_registered_experiment_follows_the_contract fails for it
         out = ex.result_dir(name, fast=True, root=root)
-        runs[name] = ex.run_experiment(name, fast=True, seed=0, out_dir=out)
+        with pytest.MonkeyPatch.context() as mp:
+            if name == "cnn_robustness":
+                def shared_run(config, *, seed=0, progress=None, module=module):
+                    assert config == module.FAST and seed == 0, (config, seed)
+                    return copy.deepcopy(fast_cnn_robustness[0])
+                mp.setattr(module, "run", shared_run)
+            runs[name] = ex.run_experiment(name, fast=True, seed=0, out_dir=out)
     return root, runs
 
 
@@ -362,19 +374,35 @@ def _cli(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def test_cli_list_and_bad_input():
-    out = _cli("list")
+def _cli_here(capsys, *args):
+    """The command line's ``main`` in this process: ``(exit code, stdout, stderr)`` (an
+    argparse error exits with code 2, as ``python -m lplr_core.experiments`` does)."""
+    from lplr_core.experiments.__main__ import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_list_and_bad_input(capsys):
+    out = _cli("list")          # the real entry point, in a fresh interpreter
     assert out.returncode == 0, out.stderr
     for name in ex.EXPERIMENTS:
         assert name in out.stdout
-    bad = _cli("run", "nope")
-    assert bad.returncode == 2 and "allowed: mnist_mlp, width_ablation" in bad.stderr
-    bad = _cli("run", "mnist_mlp", "--seed", "-3")
-    assert bad.returncode == 2 and "--seed" in bad.stderr
-    bad = _cli("run", "mnist_mlp", "--seed", "one")
-    assert bad.returncode == 2 and "--seed" in bad.stderr
-    help_text = _cli("run", "--help").stdout
-    assert "data/results" in help_text
+    # The argument checks are main's (argparse's), the same in this process: no interpreter
+    # start (and jax import) per case.
+    code, _, err = _cli_here(capsys, "run", "nope")
+    assert code == 2 and "allowed: mnist_mlp, width_ablation" in err
+    code, _, err = _cli_here(capsys, "run", "mnist_mlp", "--seed", "-3")
+    assert code == 2 and "--seed" in err
+    code, _, err = _cli_here(capsys, "run", "mnist_mlp", "--seed", "one")
+    assert code == 2 and "--seed" in err
+    code, help_text, _ = _cli_here(capsys, "run", "--help")
+    assert code == 0 and "data/results" in help_text
 
 
 def test_cli_run_fast_and_report(tmp_path):

@@ -127,3 +127,38 @@ def test_xdist_runs_the_longest_files_first(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     order = log.read_text().split()
     assert order == ["test_install"] + ["test_many"] * 5 + ["test_few"] * 2, order
+
+
+def test_shared_by_workers_computes_once_per_session(tmp_path, monkeypatch):
+    """Two xdist workers of one session (basetemps <root>/popen-gw0 and gw1): the first to ask
+    computes and stores, the second loads what the first computed; without xdist, compute()."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from conftest import shared_by_workers
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"x": np.arange(3.0) * len(calls), "n": 7}
+
+    def factory(worker):
+        base = tmp_path / "session" / f"popen-{worker}"
+        base.mkdir(parents=True, exist_ok=True)
+        return SimpleNamespace(getbasetemp=lambda: base)
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    first = shared_by_workers(factory("gw0"), "probe", compute)
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")
+    second = shared_by_workers(factory("gw1"), "probe", compute)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(second["x"], [0.0, 1.0, 2.0])
+    assert second["n"] == 7 and second is not first
+    # another session (another root folder) computes again
+    other = SimpleNamespace(getbasetemp=lambda: tmp_path / "other" / "popen-gw0")
+    other.getbasetemp().mkdir(parents=True)
+    np.testing.assert_array_equal(shared_by_workers(other, "probe", compute)["x"], [0, 2, 4])
+    monkeypatch.delenv("PYTEST_XDIST_WORKER")
+    shared_by_workers(factory("gw0"), "probe", compute)
+    assert len(calls) == 3
