@@ -18,6 +18,14 @@ calls ``compute(**values)`` (which calls the core) and shows what it returns.
   those already shown.
 * An exception inside ``compute`` is shown as a one-line message in the output
   area (its type and text), never as a traceback, and the panel stays usable.
+* Determinate progress: a ``compute`` that takes a keyword argument named
+  ``progress`` is called with a function ``progress(fraction, text=None)``; each
+  call moves a progress bar (an ``ipywidgets.FloatProgress``, shown from the first
+  call until the redraw ends) to ``fraction`` of the work (0 to 1) and puts
+  ``text`` (e.g. "step size 3 of 8") on the status line. Call it between the
+  pieces of a long computation (one sweep per step size, one width, ...). In a
+  kernel the recomputation runs in the worker thread, so every call reaches the
+  front end while the computation goes on; the kernel stays free.
 
 In the static book a panel is dead (no kernel), so the notebooks tag the cell
 that displays it ``remove-output`` and tell the reader to launch Binder or
@@ -37,6 +45,8 @@ front ends without a widget manager show it too, never a ``VBox(...)`` repr.
 from __future__ import annotations
 
 import html
+import inspect
+import math
 import re
 import threading
 import time
@@ -103,6 +113,17 @@ def _bundles(item: Any) -> list[dict[str, Any]]:
     return [data]
 
 
+def _takes_progress(compute: Callable[..., Any]) -> bool:
+    """Whether ``compute`` has a parameter named ``progress`` (it then gets the reporter)."""
+    try:
+        parameters = inspect.signature(compute).parameters
+    except (TypeError, ValueError):  # a builtin without a signature takes no progress
+        return False
+    parameter = parameters.get("progress")
+    return parameter is not None and parameter.kind in (
+        inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -125,6 +146,10 @@ class LivePanel:
         together, in order (read by ``benchmarks/bench_widgets.py``).
       background: whether recomputations run in a worker thread (see the module
         docstring); :meth:`wait` waits for the one in flight.
+      progress: the progress bar (a ``FloatProgress`` from 0 to 1), hidden except
+        while a ``compute`` that takes ``progress`` runs and has reported.
+      progress_log: per refresh, the ``(seconds since its start, fraction)`` pairs
+        it reported, in order (read by ``benchmarks/bench_widgets.py``).
     """
 
     _registry: "weakref.WeakSet[LivePanel]" = weakref.WeakSet()
@@ -148,6 +173,10 @@ class LivePanel:
             raise TypeError(f"background must be True, False or None; got {background!r}")
         if title is not None and not isinstance(title, str):
             raise TypeError(f"title must be a string or None; got {title!r}")
+        self._takes_progress = _takes_progress(compute)
+        if self._takes_progress and "progress" in controls:
+            raise ValueError("controls must not be named 'progress' when compute takes a "
+                             "progress argument (the panel passes its progress reporter there)")
         self.compute = compute
         self._title = title
         self.background = _in_kernel() if background is None else background
@@ -156,6 +185,10 @@ class LivePanel:
         self._worker: threading.Thread | None = None
         self.controls = dict(controls)
         self.status = widgets.HTML(value="")
+        self.progress = widgets.FloatProgress(value=0.0, min=0.0, max=1.0,
+                                              layout=widgets.Layout(width="330px",
+                                                                    display="none"))
+        self.progress_log: list[list[tuple[float, float]]] = []
         self.output = widgets.Output()
         self.calls = 0
         self.timings: list[float] = []
@@ -170,7 +203,7 @@ class LivePanel:
         self.widget = widgets.VBox(
             [*header, widgets.HBox(list(self.controls.values()),
                                    layout=widgets.Layout(flex_flow="row wrap")),
-             self.status, self.output])
+             self.status, self.progress, self.output])
 
     def values(self) -> dict[str, Any]:
         """The current value of every control, by keyword name."""
@@ -221,15 +254,34 @@ class LivePanel:
                     return
             self._compute_and_show(values, threaded=True)
 
+    def _reporter(self, start: float, log: list[tuple[float, float]]) -> Callable[..., None]:
+        """The ``progress(fraction, text=None)`` function passed to one ``compute`` call."""
+        def progress(fraction: float, text: str | None = None) -> None:
+            if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) \
+                    or not math.isfinite(fraction) or not 0.0 <= fraction <= 1.0:
+                raise ValueError(f"progress fraction must be a number from 0 to 1; "
+                                 f"got {fraction!r}")
+            if text is not None and not isinstance(text, str):
+                raise TypeError(f"progress text must be a string or None; got {text!r}")
+            log.append((time.perf_counter() - start, float(fraction)))
+            self.progress.value = float(fraction)
+            self.progress.layout.display = None          # shown (the widget's default)
+            label = f" {html.escape(text)}" if text else ""
+            self.status.value = f"<i>computing… {100 * fraction:.0f}%{label}</i>"
+        return progress
+
     def _compute_and_show(self, values: dict[str, Any], *, threaded: bool) -> None:
         self.status.value = "<i>computing…</i>"
         if not threaded:
             self._set_disabled(True)
         start = time.perf_counter()
+        log: list[tuple[float, float]] = []
+        self.progress_log.append(log)
         try:
             try:
                 self.calls += 1
-                bundles = _bundles(self.compute(**values))
+                extra = {"progress": self._reporter(start, log)} if self._takes_progress else {}
+                bundles = _bundles(self.compute(**values, **extra))
                 status = f"<i>done in {time.perf_counter() - start:.1f} s</i>"
             except Exception as exc:  # shown to the reader as a message, not a traceback
                 message = f"{type(exc).__name__}: {exc}"
@@ -243,6 +295,9 @@ class LivePanel:
                                          "data": bundle} for bundle in bundles)
             self.status.value = status
         finally:
+            if log:
+                self.progress.layout.display = "none"
+                self.progress.value = 0.0
             if not threaded:
                 self._set_disabled(False)
             self.timings.append(time.perf_counter() - start)
@@ -310,8 +365,10 @@ def live_panel(compute: Callable[..., Any], controls: Mapping[str, widgets.Value
     """A live panel that calls ``compute(**values)`` whenever a control is released.
 
     Args:
-      compute: called with one keyword argument per control (its current value);
-        returns what to show: a plotly figure (shown with
+      compute: called with one keyword argument per control (its current value),
+        plus ``progress`` if it has a parameter of that name (see the module
+        docstring: call ``progress(fraction, text=None)`` to move the panel's
+        progress bar during a long computation); returns what to show: a plotly figure (shown with
         :func:`~lplr_core.viz.figures.figure_bundle`, as :func:`~lplr_core.viz.figures.show` does), a string (shown preformatted), any other
         displayable object, or a list/tuple of these, shown in order.
       controls: ``{keyword: widget}``, e.g. from :func:`options_slider`,
