@@ -259,3 +259,77 @@ def test_guarantee_figure(network):
         vc.guarantee_figure(proved, [5, 1])
     with pytest.raises(ValueError, match="height"):
         vc.guarantee_figure(proved, steps, height=10)
+
+
+# ------------------------------------------------------------ estimated constants (chapter 5)
+
+def _estimated_picture():
+    """P(μ(r)) = sqrt(2 L0 / (λ0 − L r)) for λ0 = 1, L = 10, L0 = 1e-4 (no bound for r ≥ 0.1)."""
+    radii = np.geomspace(1e-3, 1.0, 60)
+    mu = 1.0 - 10.0 * radii
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(mu > 0, np.sqrt(2e-4 / np.where(mu > 0, mu, 1.0)), np.nan)
+    return radii, p, vc.PathLengthPicture(
+        radii, {"sharp bound P(μ(r))": p, "classical bound": 3 * p,
+                "not covered here": np.full_like(radii, np.nan)},
+        proved_radius=0.02, lines={"estimated radius λ<sub>0</sub>/L̂<sub>Θ</sub>": 0.1,
+                                   "measured max drift": 0.003})
+
+
+def test_estimated_picture_says_estimate_never_proved():
+    radii, p, picture = _estimated_picture()
+    fig = vc.path_length_figure(picture, estimated=True, axis_range=(-3, 0),
+                                title="m = 2048, η = 1/β<sub>0</sub>")
+    names = [t.name for t in fig.data]
+    assert not any("proved" in n.lower() or "certified" in n.lower() for n in names), names
+    assert "P = r (self-consistent below this line)" in names
+    assert "estimate" in fig.layout.yaxis.title.text
+    (marker,) = [t for t in fig.data if t.mode == "markers"]
+    assert marker.name == "r* from the estimates" and list(marker.x) == [0.02]
+    (sharp,) = [t for t in fig.data if t.name == "sharp bound P(μ(r))"]
+    np.testing.assert_array_equal(sharp.y, p)
+    (empty,) = [t for t in fig.data if t.name == "not covered here"]
+    assert empty.showlegend is False                      # all NaN: no legend entry
+    # the vertical lines sit at their radii and span the fixed y-axis
+    assert list(fig.layout.xaxis.range) == [-3, 0] and list(fig.layout.yaxis.range) == [-3, 0]
+    for name, r in (("estimated radius λ<sub>0</sub>/L̂<sub>Θ</sub>", 0.1),
+                    ("measured max drift", 0.003)):
+        (line,) = [t for t in fig.data if t.name == name]
+        assert list(line.x) == [r, r]
+        np.testing.assert_allclose(line.y, [1e-3, 1.0])
+    _styles_unique([t for t in fig.data if t.showlegend is not False])
+    _no_raw_scripts(fig)
+    # the proved wording is unchanged by default
+    proved = vc.path_length_figure(picture)
+    assert "proved radius" in [t.name for t in proved.data]
+    assert proved.layout.yaxis.title.text == "path-length bound P(r)"
+
+
+def test_estimated_slider_keeps_lines_and_axes_fixed():
+    _, _, picture = _estimated_picture()
+    fig = vc.path_length_figure({64: picture, 2048: picture}, estimated=True,
+                                axis_range=(-3, 0), label="width m", active=1,
+                                title_at=lambda m: f"m = {m}")
+    assert fig.layout.sliders[0].active == 1
+    lines = [t for t in fig.data if t.name == "measured max drift"]
+    assert len(lines) == 2
+    for line in lines:
+        np.testing.assert_allclose(line.y, [1e-3, 1.0])
+    assert list(fig.layout.yaxis.range) == [-3, 0]
+
+
+def test_estimated_and_lines_bad_inputs():
+    radii = np.geomspace(1e-3, 1e-1, 4)
+    good = vc.PathLengthPicture(radii, {"P": radii})
+    with pytest.raises(TypeError, match="estimated"):
+        vc.path_length_figure(good, estimated="yes")
+    with pytest.raises(TypeError, match="estimated"):
+        vc.path_length_traces(good, estimated=1)
+    with pytest.raises(ValueError, match="axis_range"):
+        vc.path_length_figure(good, axis_range=(2, -3))
+    with pytest.raises(TypeError, match="axis_range"):
+        vc.path_length_figure(good, axis_range=3)
+    with pytest.raises(ValueError, match=r"lines\['drift'\]"):
+        vc.path_length_figure(vc.PathLengthPicture(radii, {"P": radii}, lines={"drift": -1.0}))
+    with pytest.raises(TypeError, match="lines"):
+        vc.path_length_figure(vc.PathLengthPicture(radii, {"P": radii}, lines=[0.1]))

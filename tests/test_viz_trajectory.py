@@ -508,3 +508,56 @@ def test_iterate_slider_needs_recorded_one_dimensional_iterates():
                                  record_iterates=True)
     with pytest.raises(ValueError, match="one variable"):
         vt.iterate_slider({1: vector}, (xs, xs ** 2))
+
+
+# ------------------------------------------------- rate fit: transient, onset, local factor
+
+def test_rate_fit_figure_transient_onset_and_local_factor():
+    from lplr_core.diagnostics import fit_power_law
+
+    # a power law for t < 20, then geometric: L_t = 5 t^-1.5 (t < 20), then q^(t-20) L_20
+    t = np.arange(0, 61, dtype=float)
+    loss = np.where(t < 20, 5 * np.maximum(t, 1) ** -1.5, 5 * 20 ** -1.5 * 0.9 ** (t - 20))
+    run = {"steps": t, "loss": loss}
+    fit = fit_linear_rate(loss, steps=t, start=20)
+    transient = fit_power_law(t[1:20], loss[1:20])
+    local = (t[:50] + 5, np.full(50, 0.95))
+    fig = vt.rate_fit_figure(run, fit, transient=transient, onset=20, local_factor=local,
+                             local_factor_title="(L<sub>t+10</sub> / L<sub>t</sub>)<sup>1/10</sup>")
+    (before,) = _traces(fig, "transient (t < t<sub>0</sub>)")
+    (after,) = _traces(fig, "linear phase")
+    np.testing.assert_array_equal(before.x, t[t <= 20])
+    np.testing.assert_array_equal(after.x, t[t >= 20])
+    np.testing.assert_allclose(after.y, loss[t >= 20])
+    (power,) = _traces(fig, "power-law fit")
+    assert "t<sup>-1.50</sup>" in power.name
+    tx = t[(t > 0) & (t <= 20)]
+    np.testing.assert_array_equal(power.x, tx)
+    np.testing.assert_allclose(power.y, 5 * tx ** -1.5, rtol=1e-9)   # the exact power law
+    (factor,) = _traces(fig, "local per-step factor")
+    np.testing.assert_array_equal(factor.x, local[0])
+    assert factor.xaxis == "x2"
+    assert fig.layout.yaxis2.title.text.startswith("(L<sub>t+10</sub>")
+    assert [s.x0 for s in fig.layout.shapes if s.line.dash == "dash"] == [20, 20]  # t0 in both
+    assert (before.line.color, before.line.dash) != (after.line.color, after.line.dash)
+    for text in _texts(fig):
+        assert not _RAW.search(re.sub(r"<[^>]*>", "", text)), text
+    # without the options the figure is as before: one measured curve, the between-records factor
+    plain = vt.rate_fit_figure(run, fit)
+    assert _traces(plain, "measured L<sub>t</sub> − L*") and _traces(plain,
+                                                                     "measured per-step factor")
+    assert not _traces(plain, "power-law")
+
+
+@pytest.mark.parametrize("kw, error, words", [
+    (dict(transient=0.5), TypeError, "transient must be a PowerLawFit"),
+    (dict(onset=-1.0), ValueError, "onset"),
+    (dict(onset=500.0), ValueError, "onset must lie"),
+    (dict(local_factor=[1.0, 2.0, 3.0]), TypeError, "local_factor"),
+    (dict(local_factor=([1.0, 2.0], [0.9])), ValueError, "local_factor"),
+    (dict(local_factor=([1.0], [0.9]), local_factor_title=""), TypeError, "local_factor_title"),
+])
+def test_rate_fit_figure_new_options_bad_inputs(kw, error, words):
+    run = _linear_run(0.3)
+    with pytest.raises(error, match=re.escape(words)):
+        vt.rate_fit_figure(run, summary=summarize_run(run), **kw)

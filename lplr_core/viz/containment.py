@@ -12,6 +12,9 @@ bound :math:`P(r) = \sqrt{2L_0/\mu(r)}/(1 - \beta(r)\eta/2)` is at most :math:`r
   figure with a plotly slider over them whose axes are fixed across the slider's positions,
   so moving the slider never moves the plot area. :func:`path_lengths` evaluates
   :math:`P(r)` on a grid of radii, :func:`path_length_traces` gives one picture's traces.
+  With ``estimated=True`` the same picture is drawn for constants that are *estimates*
+  (a sampled :math:`\hat L_\Theta`, :math:`\hat\beta`, as in chapter 5's self-consistent
+  radius): the words say "self-consistent" and "estimate", never "proved".
 * :func:`radius_scaling_figure`: over widths, the proved certified radius
   :math:`r_c = \lambda_0/L_\Theta` against the distance gradient descent needs (e.g.
   :func:`~lplr_core.bounds.interpolation_distance`), and optionally the certified target
@@ -54,6 +57,11 @@ __all__ = [
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 _DIAGONAL = dict(color="#555555", dash="dot", width=1.5)
 _PROVED = dict(symbol="star", size=14, color="#009E73", line=dict(color="#1A1A1A", width=1))
+_ESTIMATED = dict(symbol="circle", size=11, color="#0072B2", line=dict(color="#1A1A1A", width=1))
+# vertical lines at named radii: colour and dash both differ from the curves' first ones
+_LINE_STYLES = (("#CC79A7", "dashdot"), ("#009E73", "dot"), ("#E69F00", "longdash"),
+                ("#000000", "longdashdot"))
+_VLINE = "vertical line"  # the meta of a vertical-line trace (its y is set to the axis)
 _PAD_DECADES = 0.1
 _BASE_HEIGHT = 450
 
@@ -66,12 +74,16 @@ class PathLengthPicture(NamedTuple):
       curves: ``{legend name: P(r) values}`` (each the shape of ``radii``; ``NaN`` where no
         bound exists, as :func:`path_lengths` returns).
       proved_radius: the radius at which containment is proved (a star on the diagonal),
-        or ``None``.
+        or ``None``. In a figure drawn with ``estimated=True`` it is the self-consistent
+        radius computed from estimated constants and is labelled so, not "proved".
+      lines: ``{legend name: radius}``, vertical lines at named radii (e.g. the estimated
+        radius :math:`\lambda_0/\hat L_\Theta`, the measured drift of a run), or ``None``.
     """
 
     radii: np.ndarray
     curves: dict[str, np.ndarray]
     proved_radius: float | None = None
+    lines: dict[str, float] | None = None
 
 
 def _radii(name: str, value: Any) -> np.ndarray:
@@ -140,33 +152,92 @@ def _picture(name: str, value: Any) -> PathLengthPicture:
     proved = value.proved_radius
     if proved is not None:
         proved = check_real(f"{name}.proved_radius", proved, minimum=0.0, strict_min=True)
-    return PathLengthPicture(radii, curves, proved)
+    lines = value.lines
+    if lines is not None:
+        if not isinstance(lines, Mapping):
+            raise TypeError(f"{name}.lines must be a mapping {{legend name: radius}} or None; "
+                            f"got {describe(lines)}")
+        checked = {}
+        for label, r in lines.items():
+            if not isinstance(label, str) or not label:
+                raise TypeError(f"{name}.lines keys must be non-empty str (legend names); got "
+                                f"{describe(label)}")
+            checked[label] = check_real(f"{name}.lines[{label!r}]", r, minimum=0.0,
+                                        strict_min=True)
+        lines = checked
+    return PathLengthPicture(radii, curves, proved, lines)
 
 
-def path_length_traces(picture: PathLengthPicture) -> list[go.Scatter]:
-    r"""The traces of one containment picture: the diagonal, each :math:`P(r)`, the proved radius.
+def _check_estimated(value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"estimated must be True (the constants are estimates) or False (they "
+                        f"are proved bounds); got {describe(value)}")
+    return bool(value)
+
+
+def path_length_traces(picture: PathLengthPicture, *, estimated: bool = False) -> list[go.Scatter]:
+    r"""The traces of one containment picture: the diagonal, each :math:`P(r)`, the radius.
 
     Args:
       picture: a :class:`PathLengthPicture`.
+      estimated: ``False``: the curves are proved bounds (the diagonal reads "containment
+        proved below this line", the radius is a star "proved radius"). ``True``: they are
+        computed from estimated constants (the diagonal reads "P = r (self-consistent below
+        this line)", the radius is a circle "r* from the estimates").
 
     Returns:
-      Plotly traces, the diagonal :math:`r` ("containment proved below this line"), one
-      curve per entry of ``picture.curves`` (colour and dash both its own), and a star at
-      :math:`(r, r)` for the proved radius when given.
+      Plotly traces, the diagonal :math:`r`, one curve per entry of ``picture.curves``
+      (colour and dash both its own, by position; a curve that is ``NaN`` everywhere is not
+      drawn and has no legend entry, but keeps its style slot), a marker at :math:`(r, r)`
+      for the radius when given, and one vertical line per entry of ``picture.lines`` (from
+      the smallest to the largest radius of the grid; :func:`path_length_figure` stretches
+      them over its y-axis).
     """
     picture = _picture("picture", picture)
+    estimated = _check_estimated(estimated)
+    diagonal = ("P = r (self-consistent below this line)" if estimated
+                else "r (containment proved below this line)")
     traces = [go.Scatter(x=picture.radii, y=picture.radii, mode="lines",
-                         name="r (containment proved below this line)", line=_DIAGONAL,
-                         hoverinfo="skip")]
+                         name=diagonal, line=_DIAGONAL, hoverinfo="skip")]
     for i, (label, ys) in enumerate(picture.curves.items()):
         traces.append(go.Scatter(
             x=picture.radii, y=ys, mode="lines", name=label,
+            showlegend=bool(np.isfinite(ys).any()),
             line=dict(color=COLORWAY[i % len(COLORWAY)], dash=_DASHES[i % len(_DASHES)],
                       width=3 if i == 0 else 2)))
     if picture.proved_radius is not None:
-        traces.append(go.Scatter(x=[picture.proved_radius], y=[picture.proved_radius],
-                                 mode="markers", name="proved radius", marker=_PROVED))
+        traces.append(go.Scatter(
+            x=[picture.proved_radius], y=[picture.proved_radius], mode="markers",
+            name="r* from the estimates" if estimated else "proved radius",
+            marker=_ESTIMATED if estimated else _PROVED))
+    low, high = float(picture.radii[0]), float(picture.radii[-1])
+    for i, (label, r) in enumerate((picture.lines or {}).items()):
+        color, dash = _LINE_STYLES[i % len(_LINE_STYLES)]
+        traces.append(go.Scatter(x=[r, r], y=[low, high], mode="lines", name=label, meta=_VLINE,
+                                 line=dict(color=color, dash=dash, width=2)))
     return traces
+
+
+def _stretch_lines(traces: list[go.Scatter], y_range: Sequence[float]) -> list[go.Scatter]:
+    """Vertical-line traces spanning the y-axis range (in decades)."""
+    for trace in traces:
+        if trace.meta == _VLINE:
+            trace.y = [10.0 ** y_range[0], 10.0 ** y_range[1]]
+    return traces
+
+
+def _axis_range(value: Any) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"axis_range must be a pair (lo, hi) of log10 values or None; got "
+                        f"{describe(value)}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise ValueError(f"axis_range must be finite with lo < hi (log10 of the radii, e.g. "
+                         f"(-3, 2) for 10^-3 to 10^2); got {describe(value)}")
+    return [lo, hi]
 
 
 def _log_axis(values: list[np.ndarray], title: str) -> dict[str, Any]:
@@ -188,7 +259,9 @@ def path_length_figure(pictures: PathLengthPicture | Mapping[Any, PathLengthPict
                        label: str = "width m", active: int = 0,
                        value_label: Callable[[Any], str] = str,
                        title: str | None = None,
-                       title_at: Callable[[Any], str] | None = None) -> go.Figure:
+                       title_at: Callable[[Any], str] | None = None,
+                       estimated: bool = False,
+                       axis_range: Sequence[float] | None = None) -> go.Figure:
     r"""The a-priori containment picture :math:`P(r)` against :math:`r`, or a slider over several.
 
     Args:
@@ -199,6 +272,13 @@ def path_length_figure(pictures: PathLengthPicture | Mapping[Any, PathLengthPict
       value_label: ``value -> str``, the slider's tick labels.
       title: the figure's title (one picture), or its fixed title (several).
       title_at: ``value -> str``, the title at each slider position (overrides ``title``).
+      estimated: whether the curves come from estimated constants (sampled
+        :math:`\hat L_\Theta`, :math:`\hat\beta`, ...) rather than proved bounds: the
+        legend and the y-axis then say "self-consistent" and "estimate" (see
+        :func:`path_length_traces`).
+      axis_range: ``(lo, hi)`` in decades, one range for both axes (the picture is read
+        against the diagonal), e.g. ``(-3, 2)``; ``None``: each axis fitted to the data.
+        Curves that blow up leave through the top.
 
     Returns:
       A plotly figure with log axes "radius r" and "path-length bound P(r)" (ticks at the
@@ -207,13 +287,23 @@ def path_length_figure(pictures: PathLengthPicture | Mapping[Any, PathLengthPict
       plot area move when the slider does.
     """
     _check_title("title", title)
+    estimated = _check_estimated(estimated)
+    fixed = _axis_range(axis_range)
+    y_title = "path-length bound P(r) (estimate)" if estimated else "path-length bound P(r)"
+
+    def axes(xs: list[np.ndarray], ys: list[np.ndarray]) -> tuple[dict, dict]:
+        if fixed is None:
+            return _log_axis(xs, "radius r"), _log_axis(ys, y_title)
+        ticks = dict(dtick=1) if fixed[1] - fixed[0] >= 2 else {}
+        return (dict(type="log", title_text="radius r", range=fixed, **ticks),
+                dict(type="log", title_text=y_title, range=fixed, **ticks))
+
     if isinstance(pictures, PathLengthPicture):
         picture = _picture("pictures", pictures)
-        fig = go.Figure(path_length_traces(picture))
-        xs = [picture.radii]
-        ys = [picture.radii, *picture.curves.values()]
-        fig.update_layout(xaxis=_log_axis(xs, "radius r"),
-                          yaxis=_log_axis(ys, "path-length bound P(r)"), title_text=title)
+        xaxis, yaxis = axes([picture.radii], [picture.radii, *picture.curves.values()])
+        fig = go.Figure(_stretch_lines(path_length_traces(picture, estimated=estimated),
+                                       yaxis["range"]))
+        fig.update_layout(xaxis=xaxis, yaxis=yaxis, title_text=title)
         legend_below(fig, _BASE_HEIGHT, bottom_px=70)
         return fig
     if not isinstance(pictures, Mapping) or not pictures:
@@ -233,10 +323,12 @@ def path_length_figure(pictures: PathLengthPicture | Mapping[Any, PathLengthPict
                         f"{describe(title_at)}")
     xs = [p.radii for p in checked.values()]
     ys = [v for p in checked.values() for v in (p.radii, *p.curves.values())]
+    xaxis, yaxis = axes(xs, ys)
     fig = slider_figure(
-        grid, lambda key: path_length_traces(checked[key]), label=label, active=active,
-        value_label=value_label, title_at=title_at,
-        xaxis=_log_axis(xs, "radius r"), yaxis=_log_axis(ys, "path-length bound P(r)"),
+        grid, lambda key: _stretch_lines(path_length_traces(checked[key], estimated=estimated),
+                                         yaxis["range"]),
+        label=label, active=active, value_label=value_label, title_at=title_at,
+        xaxis=xaxis, yaxis=yaxis,
         legend=dict(orientation="h", x=0.0, y=-0.3),   # place_legend puts it under the slider
         height=_BASE_HEIGHT + 60,
     )

@@ -55,7 +55,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lplr_core._validation import check_int, check_real, describe
-from lplr_core.diagnostics import RateFit, lower_envelope
+from lplr_core.diagnostics import PowerLawFit, RateFit, lower_envelope
 from lplr_core.objectives import GDPath
 from lplr_core.summary import RunSummary
 from lplr_core.training import Trajectory
@@ -129,6 +129,8 @@ DEFAULT_PANELS = ("suboptimality", "grad_norm_sq", "pl_ratio", "drift")
 _STEP_TITLE = "step t"
 _DASHES = ("solid", "dash", "dot", "dashdot", "longdashdot", "longdash")
 _FIT_STYLE = ("#D55E00", "dash")        # the fitted rate
+_TRANSIENT_STYLE = ("#CC79A7", "dot")   # the measured curve before the onset t0
+_POWER_STYLE = ("#E69F00", "dashdot")   # a power-law fit of the transient
 _ENVELOPE_STYLE = ("#009E73", "dash")   # the PL ratio's lower envelope
 _SHADE = "#009E73"                      # the stable regime
 # user overlays (bounds, levels) without a run: colour and dash both differ from the runs'
@@ -962,9 +964,24 @@ def suboptimality_figure(run: Any, *, bounds: Mapping[str, Any] | None = None,
     return fig
 
 
+def _check_local_factor(value: Any) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 2:
+        raise TypeError(f"local_factor must be a pair (steps, factors) of 1-D arrays or None; "
+                        f"got {describe(value)}")
+    x, y = (np.asarray(v, dtype=float) for v in value)
+    if x.ndim != 1 or x.shape != y.shape or x.size == 0:
+        raise ValueError(f"local_factor must be two 1-D arrays of one length (>= 1); got shapes "
+                         f"{x.shape} and {y.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("local_factor's steps must be finite")
+    return x, y
+
+
 def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary | None = None,
                     loss_star: float | None = None, title: str | None = None,
-                    height: int = 430) -> go.Figure:
+                    height: int = 430, transient: PowerLawFit | None = None,
+                    onset: float | None = None, local_factor: Sequence[Any] | None = None,
+                    local_factor_title: str | None = None) -> go.Figure:
     r"""A fitted linear rate, seen two ways: the line on :math:`\log(L_t - L^*)`, and the factors.
 
     Left: the suboptimality on a log axis with the fitted line on its window (shaded).
@@ -980,7 +997,29 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
       loss_star: :math:`L^*` (default the run's, else 0).
       title: the figure's title.
       height: the plot's height in px, without the legend.
+      transient: a power-law fit :math:`L_t - L^* \approx a\,t^k` of the transient before the
+        geometric phase (:func:`~lplr_core.diagnostics.fit_power_law` of the steps and the
+        suboptimality there): drawn on the left as :math:`a\,t^k` over the records with
+        :math:`0 < t \le t_0` (``onset``, default the fit's first step), its exponent and
+        :math:`R^2` in the legend.
+      onset: :math:`t_0`, where the geometric phase starts (e.g.
+        :func:`~lplr_core.diagnostics.linear_onset`'s step): the measured curve is then drawn
+        in two parts, the transient :math:`t < t_0` and the linear phase :math:`t \ge t_0`
+        (each its own colour and dash), and :math:`t_0` is marked in both panels.
+      local_factor: ``(steps, factors)`` to draw on the right instead of the factor between
+        consecutive records, e.g. a local per-step factor fitted over sliding windows.
+      local_factor_title: the right panel's y-axis title for ``local_factor`` (default
+        "local per-step factor").
     """
+    if transient is not None and not isinstance(transient, PowerLawFit):
+        raise TypeError(f"transient must be a PowerLawFit (lplr_core.diagnostics.fit_power_law) "
+                        f"or None; got {describe(transient)}")
+    if onset is not None:
+        onset = check_real("onset", onset, minimum=0.0)
+    if local_factor is not None:
+        local_factor = _check_local_factor(local_factor)
+    if local_factor_title is not None:
+        _check_name("local_factor_title", local_factor_title)
     if summary is not None and not isinstance(summary, RunSummary):
         raise TypeError(f"summary must be a RunSummary or None; got {describe(summary)}")
     if fit is None and summary is not None:
@@ -993,10 +1032,33 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     height = check_int("height", height, minimum=200)
     x, gap = r.series("suboptimality")
     floor = summary.round_off_floor if summary is not None else None
+    if onset is not None and not x[0] < onset <= x[-1]:
+        raise ValueError(f"onset must lie in the run's steps ({x[0]:g}, {x[-1]:g}]; got {onset:g}")
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
-        "log suboptimality and the fitted line", "per-step factor between records"))
-    fig.add_trace(go.Scatter(x=x, y=gap, name="measured L<sub>t</sub> − L*", mode="lines",
-                             line=dict(color=COLORWAY[0], width=3)), row=1, col=1)
+        "log suboptimality and the fitted line",
+        "per-step factor between records" if local_factor is None
+        else "local per-step factor"))
+    if onset is None:
+        fig.add_trace(go.Scatter(x=x, y=gap, name="measured L<sub>t</sub> − L*", mode="lines",
+                                 line=dict(color=COLORWAY[0], width=3)), row=1, col=1)
+    else:   # the transient and the linear phase, each its colour and dash (they meet at t0)
+        before, after = x <= onset, x >= onset
+        fig.add_trace(go.Scatter(x=x[before], y=gap[before], mode="lines",
+                                 name="measured, transient (t < t<sub>0</sub>)",
+                                 line=dict(color=_TRANSIENT_STYLE[0], dash=_TRANSIENT_STYLE[1],
+                                           width=3)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=x[after], y=gap[after], mode="lines",
+                                 name="measured, linear phase (t ≥ t<sub>0</sub>)",
+                                 line=dict(color=COLORWAY[0], width=3)), row=1, col=1)
+    if transient is not None:
+        end = onset if onset is not None else fit.start
+        tx = x[(x > 0) & (x <= end)]
+        if tx.size:
+            fig.add_trace(go.Scatter(
+                x=tx, y=transient.prefactor * tx ** transient.exponent, mode="lines",
+                name=f"power-law fit ∝ t<sup>{transient.exponent:.2f}</sup> "
+                     f"(R<sup>2</sup> = {transient.r2:.2f})",
+                line=dict(color=_POWER_STYLE[0], dash=_POWER_STYLE[1], width=2)), row=1, col=1)
     fx, fy = _fit_curve(fit, r, 0.0)
     fig.add_trace(go.Scatter(x=fx, y=fy, name=f"fitted rate q̂ = {fit.rate:.4g} "
                              f"(R<sup>2</sup> = {fit.r2:.3f})", mode="lines",
@@ -1011,9 +1073,15 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
             ok &= gap[1:] > floor
         factors = np.where(ok, (gap[1:] / np.where(ok, gap[:-1], 1.0))
                            ** (1.0 / np.diff(x)), np.nan)
-    fig.add_trace(go.Scatter(x=x[1:], y=factors, name="measured per-step factor",
-                             mode="lines", line=dict(color=COLORWAY[2], dash="solid", width=1.5)),
-                  row=1, col=2)
+    if local_factor is None:
+        fig.add_trace(go.Scatter(x=x[1:], y=factors, name="measured per-step factor",
+                                 mode="lines", line=dict(color=COLORWAY[2], dash="solid",
+                                                         width=1.5)), row=1, col=2)
+    else:
+        fig.add_trace(go.Scatter(x=local_factor[0], y=local_factor[1],
+                                 name="local per-step factor", mode="lines",
+                                 line=dict(color=COLORWAY[2], dash="solid", width=2)),
+                      row=1, col=2)
     fig.add_trace(go.Scatter(x=[fit.start, fit.stop], y=[fit.rate, fit.rate], mode="lines",
                              name="q̂ on the fit's window", showlegend=True,
                              line=dict(color=_FIT_STYLE[0], dash="dot", width=2)), row=1, col=2)
@@ -1021,9 +1089,17 @@ def rate_fit_figure(run: Any, fit: RateFit | None = None, *, summary: RunSummary
     fig.update_yaxes(type="log", title_text=PANELS["suboptimality"].axis_title, row=1, col=1)
     if rng is not None:
         fig.update_yaxes(range=rng, tickvals=log_ticks(rng), row=1, col=1)
-    fig.update_yaxes(title_text="(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
+    fig.update_yaxes(title_text=(local_factor_title or "local per-step factor")
+                     if local_factor is not None
+                     else "(L<sub>t'</sub> − L*) / (L<sub>t</sub> − L*), per step",
                      side="right", row=1, col=2)
     fig.update_xaxes(title_text=_STEP_TITLE)
+    if onset is not None:
+        for col in (1, 2):
+            fig.add_vline(x=onset, line=dict(color="#000000", dash="dash", width=1), row=1,
+                          col=col)
+        fig.add_annotation(x=onset, y=1, yref="y domain", text=f"t<sub>0</sub> = {onset:g}",
+                           showarrow=False, xanchor="left", yanchor="top", row=1, col=1)
     if title is not None:
         if not isinstance(title, str):
             raise TypeError(f"title must be a str or None; got {describe(title)}")
