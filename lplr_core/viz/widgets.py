@@ -264,8 +264,8 @@ class LivePanel:
             if text is not None and not isinstance(text, str):
                 raise TypeError(f"progress text must be a string or None; got {text!r}")
             log.append((time.perf_counter() - start, float(fraction)))
-            self.progress.value = float(fraction)
-            self.progress.layout.display = None          # shown (the widget's default)
+            self.progress.layout.display = None          # shown (the widget's default) ...
+            self.progress.value = float(fraction)         # ... then moved
             label = f" {html.escape(text)}" if text else ""
             self.status.value = f"<i>computing… {100 * fraction:.0f}%{label}</i>"
         return progress
