@@ -9,6 +9,9 @@
  *   - the plotly toolbar (modebar) is hidden: on a touch screen it covers the title and a
  *     pinch / drag still zooms, a double tap still resets;
  *   - fewer x ticks, smaller margins;
+ *   - subplots side by side that would each get less than MIN_PANEL px (three columns on a
+ *     390 px phone) are stacked in one column, each panel the full width, their subplot
+ *     titles moved with them and the figure made taller;
  *   - the legend is horizontal and goes BELOW everything else: below the lowest axis title,
  *     tick label and slider, measured from the drawn figure (bounding boxes), with the
  *     figure made taller by what the legend needs, so the plot itself keeps its size.
@@ -31,6 +34,8 @@
   var TITLE_SIZE = 13, TEXT_SIZE = 11, ANNOTATION_SIZE = 11;
   var GAP = 8;                // px between the legend and what is above it
   var ROUNDS = 4;             // measure-and-correct rounds after the first draw
+  var MIN_PANEL = 110;        // px: narrower side-by-side panels are stacked on a phone
+  var STACK_GAP = 78;         // px between stacked panels: tick labels, axis title, subplot title
 
   var canvas = document.createElement('canvas');
   var ctx = canvas.getContext('2d');
@@ -76,10 +81,61 @@
   function titleText(t) { return t == null ? '' : (typeof t === 'string' ? t : (t.text || '')); }
   function lines(html) { return String(html).split(/<br\s*\/?>/i).length; }
 
+  // ---- stacking side-by-side subplots --------------------------------------------------------
+  // The panels of a figure: one per x axis that has its own domain, with the y axis it is
+  // anchored to (plotly's defaults: domain [0, 1], xaxisN anchored to yaxisN).
+  function panels(L) {
+    var out = [];
+    Object.keys(L).forEach(function (k) {
+      var m = /^xaxis(\d*)$/.exec(k);
+      if (!m || !L[k] || typeof L[k] !== 'object' || L[k].overlaying) return;
+      var x = L[k], anchor = x.anchor && x.anchor !== 'free' ? x.anchor : 'y' + m[1];
+      var yk = 'yaxis' + anchor.slice(1), y = L[yk] || {};
+      if (y.overlaying) return;
+      out.push({xk: k, yk: yk, xd: (x.domain || [0, 1]).slice(), yd: (y.domain || [0, 1]).slice()});
+    });
+    return out;
+  }
+  // Stacks the panels in one column when a column would be narrower than MIN_PANEL px;
+  // returns the extra height the figure needs (0 when nothing moved).
+  function stackPanels(L, W, plotH) {
+    var ps = panels(L);
+    if (ps.length < 2) return 0;
+    var plotW = W - 60;
+    var narrowest = Math.min.apply(null, ps.map(function (p) { return (p.xd[1] - p.xd[0]) * plotW; }));
+    var columns = {};
+    ps.forEach(function (p) { columns[p.xd[0].toFixed(3)] = true; });
+    if (Object.keys(columns).length < 2 || narrowest >= MIN_PANEL) return 0;
+    // reading order: top row first, left to right
+    ps.sort(function (a, b) { return (b.yd[1] - a.yd[1]) || (a.xd[0] - b.xd[0]); });
+    var n = ps.length;
+    var panelH = Math.max(170, Math.min(240, plotH, 0.62 * plotW));
+    var total = n * panelH + (n - 1) * STACK_GAP;
+    var anns = L.annotations || [];
+    ps.forEach(function (p, i) {
+      var top = 1 - i * (panelH + STACK_GAP) / total, bottom = top - panelH / total;
+      // the subplot title (an annotation centred over the panel at its top) moves with it
+      anns.forEach(function (a) {
+        if ((a.xref || 'paper') !== 'paper' || (a.yref || 'paper') !== 'paper' || a._lplrMoved) return;
+        var cx = (p.xd[0] + p.xd[1]) / 2;
+        if (Math.abs(a.x - cx) < 1e-3 && Math.abs(a.y - p.yd[1]) < 1e-3) {
+          a.x = 0.5; a.y = top; a._lplrMoved = true;
+        }
+      });
+      L[p.xk] = Object.assign({}, L[p.xk], {domain: [0, 1]});
+      L[p.yk] = Object.assign({}, L[p.yk], {domain: [bottom, top]});
+    });
+    anns.forEach(function (a) { delete a._lplrMoved; });
+    return Math.max(0, total - plotH);
+  }
+
   // ---- the phone layout before the first draw ------------------------------------------------
   function phoneLayout(layout, W) {
     var L = copy(layout) || {};
     var H = L.height || 450;
+    var m0 = L.margin || {};
+    H += stackPanels(L, W, H - (m0.t === undefined ? 60 : m0.t) - (m0.b === undefined ? 60 : m0.b));
+    L.height = H;
     L.font = Object.assign({}, L.font, {size: TEXT_SIZE + 1});
     L.margin = Object.assign({}, L.margin, {l: 48, r: 12, pad: 0});
     var ml = 48, mr = 12;
@@ -87,13 +143,24 @@
     // Title: left, wrapped to the width, at the very top (the toolbar is hidden).
     var title = titleText(L.title);
     var top = 10;
-    if (title) {
+    // Slider steps may set a longer title than the first one: the top margin holds the
+    // longest (in wrapped lines), so no step's title is pushed above the figure's top edge.
+    var titleLines = 0;
+    (L.sliders || []).forEach(function (s) {
+      (s.steps || []).forEach(function (st) {
+        (st.args || []).forEach(function (a) {
+          if (a && typeof a === 'object' && !Array.isArray(a) && typeof a['title.text'] === 'string')
+            titleLines = Math.max(titleLines, lines(wrap(a['title.text'], TITLE_SIZE, W - 20)));
+        });
+      });
+    });
+    if (title || titleLines) {
       var text = wrap(title, TITLE_SIZE, W - 20);
       L.title = Object.assign(typeof L.title === 'object' ? L.title : {}, {
         text: text, x: 0, xref: 'container', xanchor: 'left', y: 1 - 6 / H,
         yref: 'container', yanchor: 'top', pad: {l: 8, r: 8, t: 0, b: 0},
         font: Object.assign({}, (L.title || {}).font, {size: TITLE_SIZE})});
-      top += lines(text) * TITLE_SIZE * 1.3 + 6;
+      top += Math.max(title ? lines(text) : 0, titleLines) * TITLE_SIZE * 1.3 + 6;
     }
     // Subplot titles and other annotations: smaller, wrapped to what the figure leaves them.
     var annTop = 0;
@@ -277,6 +344,35 @@
     if (p && p.style.height) p.style.height = parent;
   }
 
+  // A slider step that sets a title with more lines than the first one: plotly grows a
+  // multi-line title upwards from its anchor, past the figure's top edge. After every draw
+  // of a phone figure the title is measured and moved back inside (and up again when a
+  // shorter title follows); the top margin already holds the longest title.
+  function keepTitleInside(gd) {
+    if (!gd._lplrPhone || gd._lplrTitleBusy || !gd._fullLayout || !gd._fullLayout.title) return;
+    var t = gd.querySelector('.g-gtitle text'), svg = gd.querySelector('.main-svg');
+    if (!t || !svg) return;
+    var tb = t.getBoundingClientRect(), fb = svg.getBoundingClientRect();
+    if (!tb.height) return;
+    var shifted = gd._lplrTitleShift || 0, move = 0;
+    if (tb.top < fb.top + 1) move = fb.top + 3 - tb.top;                       // down, inside
+    else if (shifted > 0 && tb.top > fb.top + 4) move = -Math.min(shifted, tb.top - fb.top - 3);
+    if (Math.abs(move) < 1) return;
+    var fl = gd._fullLayout;
+    gd._lplrTitleBusy = true;
+    gd._lplrTitleShift = shifted + move;
+    var done = function () { gd._lplrTitleBusy = false; };
+    Plotly.relayout(gd, {'title.y': fl.title.y - move / fl.height}).then(done, done);
+  }
+  function watchTitle(gd) {
+    if (!gd || !gd.on) return gd;
+    if (gd._lplrWatch && gd.removeListener) gd.removeListener('plotly_afterplot', gd._lplrWatch);
+    gd._lplrTitleShift = 0;
+    gd._lplrWatch = function () { setTimeout(function () { keepTitleInside(gd); }, 0); };
+    gd.on('plotly_afterplot', gd._lplrWatch);
+    return gd;
+  }
+
   // ---- wiring -----------------------------------------------------------------------------------
   function configFor(config, phone) {
     var c = Object.assign({}, config);
@@ -298,7 +394,10 @@
     el._lplrWidth = W;
     if (lastWidth === null) lastWidth = window.innerWidth;
     var L = phone ? phoneLayout(layout, W) : layout;
+    if (phone && L.height !== ((layout && layout.height) || 450))   // stacked panels: taller
+      setHeight(el, L.height + 'px', L.height + 'px');
     return newPlot.call(this, el, data, L, configFor(config, phone)).then(function (g) {
+      watchTitle(g);
       return phone || collides(g) ? settle(g, 0) : g;
     });
   };
@@ -334,10 +433,12 @@
     var L = phone ? phoneLayout(base, W) : base;
     delete L.width;
     setHeight(gd, orig.height, orig.parentHeight);
+    if (phone && L.height !== (base.height || 450)) setHeight(gd, L.height + 'px', L.height + 'px');
     gd._lplrFix = false;
     // A fresh draw (plotly's own newPlot, not react: react's update of a slider after a
     // width change logged a rail of width -1).
     newPlot.call(Plotly, gd, gd.data, L, configFor(orig.config, phone)).then(function (g) {
+      watchTitle(g);
       return phone || collides(g) ? settle(g, 0) : g;
     });
   }
