@@ -53,13 +53,29 @@ MLP :math:`n_l` the layer widths, :math:`W = \sum_l n_{l-1} n_l \approx p`,
     :math:`\Theta = J_1 J_2^\top`. Exact to round-off; at the book's sizes it is
     slower than ``"jacobian"`` (benchmarks/README.md), so ``"auto"`` does not
     pick it.
+``"jaxpr"`` (structured derivatives for any ``apply_fn``: :mod:`lplr_core.structured`)
+    The per-sample function's jaxpr is read once per shape; a parameter leaf used only as
+    an operand of ``dot_general`` or as the kernel of ``conv_general_dilated`` has
+    per-sample gradient :math:`A_i^\top \delta_i` (the primitive's other operand, or the
+    input patches, times the cotangent of its output, taken from one batched backward
+    pass with zero probes added to those outputs). Its kernel block is
+    :math:`\sum_{p,q} (A_{ip} \cdot A_{jq})(\delta_{ip} \cdot \delta_{jq})` over the
+    positions (:math:`(A_1 A_2^\top) \circ (\Delta_1 \Delta_2^\top)` for a dense layer)
+    or, when cheaper, the Gram product of the formed :math:`A_i^\top \delta_i`. Every
+    other leaf (biases, leaves used nonlinearly or at sites of different layouts) gets its
+    per-sample gradients in the same pass (the ``"jacobian"`` contraction when they do
+    not fit in ``memory_budget``). Exact to round-off. For a dense network it never forms
+    :math:`J`: time :math:`O((n_1 + n_2) F + n_1 n_2 N)` like ``"structured"``.
 ``"auto"``
     ``"structured"`` when ``apply_fn`` computes an :class:`~lplr_core.models.MLP`
     (see :func:`~lplr_core.models.model_of`: ``mlp.apply``, ``jax.jit(mlp.apply)``,
     ``functools.partial(mlp.apply)``, or ``model=mlp`` passed explicitly); otherwise
     ``"jacobian"`` when a block of ``min(n, 32)`` samples fits in ``memory_budget``;
     otherwise ``"ntvp"``. The choice depends only on shapes, so it is made the same
-    way under ``jax.jit``. :func:`ntk_cost` reports the estimates behind it.
+    way under ``jax.jit``. Before ``"jacobian"``, ``"jaxpr"`` is taken when the leaves
+    whose blocks it contracts without forming per-sample gradients (the ``"pairs"``
+    contraction: dense layers) hold at least half of the parameters (the jaxpr is read
+    from shapes only, so this too is static). :func:`ntk_cost` reports the estimates.
 
 With several JAX devices, the rows of :math:`\Theta` (the samples of
 :math:`X_1`) are sharded across them (``shard=None`` does so automatically) when
@@ -113,6 +129,12 @@ from lplr_core.models import (
     model_of,
     param_count,
 )
+from lplr_core.structured import (
+    formless_fraction,
+    jaxpr_ntk,
+    jaxpr_ntk_flops,
+    jaxpr_structure,
+)
 from lplr_core.tree_math import PyTree
 
 __all__ = [
@@ -136,7 +158,7 @@ __all__ = [
 ]
 
 #: The NTK methods (a ``Literal`` type for annotations); see the module docstring.
-NTKMethod = Literal["auto", "jacobian", "ntvp", "structured"]
+NTKMethod = Literal["auto", "jacobian", "ntvp", "structured", "jaxpr"]
 #: The NTK method names, in the order of :data:`NTKMethod`.
 NTK_METHODS: tuple[str, ...] = get_args(NTKMethod)
 #: Bytes allowed for one block of per-sample gradients (``"jacobian"``): 1 GiB.
@@ -397,7 +419,7 @@ def _blocks(n: int, size: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _jacobian_plan(params, n1, n2, itemsize, memory_budget):
+def _jacobian_plan(params, n1, n2, itemsize, memory_budget, only=None):
     """Groups of leaves, each with its sample blocks: ((leaf indices), x1 blocks, x2 blocks).
 
     Leaves whose per-sample gradients for all ``max(n1, n2)`` samples fit in
@@ -405,13 +427,15 @@ def _jacobian_plan(params, n1, n2, itemsize, memory_budget):
     Gram product); a leaf too large for that is a group of its own, split into
     blocks of ``b`` samples, ``b`` the most that fit. A group's block holds at most
     ``memory_budget`` bytes; at most two blocks (one of x1, one of x2) are alive
-    at a time.
+    at a time. ``only``: the leaf indices to plan for (None: all).
     """
     n = max(n1, n2)
     sizes = [max(1, int(np.size(leaf))) for leaf in jax.tree_util.tree_leaves(params)]
     capacity = max(1, int(memory_budget // (n * itemsize)))  # parameters per full group
     plan, group, used = [], [], 0
     for index, size in enumerate(sizes):
+        if only is not None and index not in only:
+            continue
         if size > capacity:
             b = _jacobian_block_size(size, itemsize, memory_budget)
             plan.append(((index,), tuple(_blocks(n1, b)), tuple(_blocks(n2, b))))
@@ -498,6 +522,25 @@ def _jacobian_ntk(apply_fn, params, x1, x2, memory_budget):
     return _jacobian_kernel(apply_fn, params, x1, x2_, plan, symmetric)
 
 
+# ----------------------------------------------------------------------------- jaxpr
+
+def _jacobian_of_leaves(apply_fn, memory_budget, params, x1, x2, leaves):
+    """The Jacobian contraction restricted to the parameter leaves ``leaves`` (indices):
+    the fallback of the ``"jaxpr"`` method for leaves too large to form in its pass."""
+    itemsize = np.dtype(_result_dtype(params, x1)).itemsize
+    symmetric = x2 is None
+    x2_ = x1 if symmetric else x2
+    plan = _jacobian_plan(params, x1.shape[0], x2_.shape[0], itemsize, memory_budget,
+                          only=frozenset(leaves))
+    return _jacobian_kernel(apply_fn, params, x1, x2_, plan, symmetric)
+
+
+@partial(jax.jit, static_argnames=("apply_fn", "memory_budget"))
+def _jaxpr_kernel(apply_fn, params, x1, x2, memory_budget):
+    return jaxpr_ntk(apply_fn, params, x1, x2, memory_budget=memory_budget,
+                     fallback=partial(_jacobian_of_leaves, apply_fn, memory_budget))
+
+
 # ------------------------------------------------------------------------------ ntvp
 
 def _matvec_fn(apply_fn, params, x1, x2):
@@ -564,7 +607,7 @@ def ntk_cost(apply_fn: Callable, params: PyTree, x1: ArrayLike, x2: ArrayLike | 
 
     Returns:
       ``{method: {"flops": ..., "bytes": ..., "available": bool}}`` for
-      ``"jacobian"``, ``"ntvp"`` and ``"structured"``.
+      ``"jacobian"``, ``"ntvp"``, ``"structured"`` and ``"jaxpr"``.
     """
     check_callable("apply_fn", apply_fn)
     params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
@@ -598,6 +641,19 @@ def ntk_cost(apply_fn: Callable, params: PyTree, x1: ArrayLike, x2: ArrayLike | 
             "available": True,
         },
     }
+    structure = jaxpr_structure(apply_fn, params, x1)
+    n_fwd = n1 if x2 is None else n1 + n2
+    leaves = jax.tree_util.tree_leaves(params)
+    fallback_size = sum(int(np.size(leaves[i])) for i in structure.fallback)
+    operands = sum(s.positions * (s.contract + s.features) for s in structure.sites)
+    costs["jaxpr"] = {
+        # One batched forward and backward pass of each distinct input set (the sites'
+        # operands recorded, the fallback leaves' per-sample gradients formed), then the
+        # contractions (jaxpr_ntk_flops).
+        "flops": 3 * forward * n_fwd + jaxpr_ntk_flops(structure, params, n1, n2),
+        "bytes": (n_fwd * (operands + fallback_size) + n1 * n2) * itemsize,
+        "available": True,
+    }
     if found is not None and not isinstance(found, MLP):
         # One forward and one backward pass of each distinct input set, the patch
         # products (about one more forward pass), one Gram product of the (n, p) Jacobians.
@@ -625,7 +681,7 @@ def ntk_cost(apply_fn: Callable, params: PyTree, x1: ArrayLike, x2: ArrayLike | 
     return costs
 
 
-def _choose_method(model, params, x1, x2, memory_budget) -> str:
+def _choose_method(apply_fn, model, params, x1, x2, memory_budget) -> str:
     # Only the MLP rule is faster than the Jacobian contraction; the convolutional
     # rule measured 0.5-0.6x of it at the book's sizes (benchmarks/README.md) and
     # 0.45-1.24x for channels up to (64, 128) (p up to 148,417, n=64, 14x14 images):
@@ -635,6 +691,16 @@ def _choose_method(model, params, x1, x2, memory_budget) -> str:
     # Shapes only: the same choice eagerly and under jit/vmap/grad.
     if isinstance(model, MLP):
         return "structured"
+    n2_ = x1.shape[0] if x2 is None else x2.shape[0]
+    try:
+        structure = jaxpr_structure(apply_fn, params, x1)
+    except Exception:  # a function the jaxpr reader cannot trace per sample: generic path
+        structure = None
+    # "jaxpr" when it skips forming per-sample gradients for most parameters (dense
+    # layers: measured 100x+ faster than "jacobian" on MLP 784-1024-1024-1, n=512).
+    # Convolution kernels form them either way (benchmarks/README.md, benchmark 5).
+    if structure is not None and formless_fraction(structure, params, x1.shape[0], n2_) >= 0.5:
+        return "jaxpr"
     p = param_count(params)
     itemsize = np.dtype(_result_dtype(params, x1)).itemsize
     n = max(x1.shape[0], 0 if x2 is None else x2.shape[0])
@@ -670,7 +736,7 @@ def choose_method(apply_fn: Callable, params: PyTree, x1: ArrayLike,
     if method != "auto":
         return method
     params, x1, x2 = _check_inputs(apply_fn, params, x1, x2)
-    return _choose_method(found, params, x1, x2, memory_budget)
+    return _choose_method(apply_fn, found, params, x1, x2, memory_budget)
 
 
 def _require_structure(method: str, model: Model | None, apply_fn: Any) -> None:
@@ -680,7 +746,7 @@ def _require_structure(method: str, model: Model | None, apply_fn: Any) -> None:
             "only for lplr_core.models.MLP, CNN and ResNetCNN (pass model.apply, a jit or "
             "functools.partial of it, or model=...); got "
             f"apply_fn={describe(apply_fn)}. "
-            "Use method='jacobian', 'ntvp' or 'auto' for other functions.")
+            "Use method='jaxpr', 'jacobian', 'ntvp' or 'auto' for other functions.")
 
 
 def empirical_ntk_fn(apply_fn: Callable, method: NTKMethod = "auto", *,
@@ -768,7 +834,7 @@ def _empirical_ntk(apply_fn, model, method, memory_budget, columns, shard, param
     """The kernel, no validation: the method resolved from shapes, sharded rows when
     asked for and the inputs are concrete, symmetrized when ``x2`` is None."""
     if method == "auto":
-        method = _choose_method(model, params, x1, x2, memory_budget)
+        method = _choose_method(apply_fn, model, params, x1, x2, memory_budget)
     n1 = x1.shape[0]
     symmetric = x2 is None
     if _should_shard(shard) and is_concrete((params, x1, x2)):
@@ -806,8 +872,8 @@ def empirical_ntk(apply_fn: Callable, params: PyTree, x1: ArrayLike,
       x1: inputs of shape ``(n1, ...)``.
       x2: inputs of shape ``(n2, ...)``; ``None`` means ``x1`` (the result is
         then symmetrized, which only removes round-off asymmetry).
-      method: ``"auto"``, ``"jacobian"``, ``"ntvp"`` or ``"structured"``; see the
-        module docstring for each method's time and memory.
+      method: ``"auto"``, ``"jacobian"``, ``"ntvp"``, ``"structured"`` or ``"jaxpr"``;
+        see the module docstring for each method's time and memory.
       model: the model that ``apply_fn`` computes, to force the structured rule for
         a wrapper that does not say so itself (see :func:`empirical_ntk_fn`).
       memory_budget: bytes allowed for one block of per-sample gradients
@@ -845,6 +911,8 @@ def _local_kernel(apply_fn, model, method, memory_budget, columns, params, x1, x
         return _conv_structured_ntk(model, params, x1, x2)
     if method == "jacobian":
         return _jacobian_ntk(apply_fn, params, x1, x2, memory_budget)
+    if method == "jaxpr":
+        return _jaxpr_kernel(apply_fn, params, x1, x2, memory_budget)
     return _ntvp_ntk(apply_fn, params, x1, x1 if x2 is None else x2, columns)
 
 

@@ -45,12 +45,12 @@ def user_init(seed):
 # (name, apply_fn, init(seed), input dim, methods to test)
 CASES = {
     "mlp": (MLP_MODEL.apply, lambda s: MLP_MODEL.init(s, D, dtype=F64), D,
-            ("auto", "jacobian", "ntvp", "structured")),
-    "user": (user_fn, user_init, D, ("auto", "jacobian", "ntvp")),
+            ("auto", "jacobian", "ntvp", "structured", "jaxpr")),
+    "user": (user_fn, user_init, D, ("auto", "jacobian", "ntvp", "jaxpr")),
     "cnn": (CNN_MODEL.apply, lambda s: CNN_MODEL.init(s, 16, dtype=F64), 16,
-            ("jacobian", "structured")),
+            ("jacobian", "structured", "jaxpr")),
     "resnet": (RESNET_MODEL.apply, lambda s: RESNET_MODEL.init(s, 16, dtype=F64), 16,
-               ("structured",)),
+               ("structured", "jaxpr")),
 }
 CASE_METHODS = [(name, m) for name, case in CASES.items() for m in case[3]]
 
@@ -191,11 +191,12 @@ _declared.model = MLP_MODEL
 
 @pytest.mark.parametrize("wrapper, expected", [
     ("bound", "structured"), ("jit", "structured"), ("partial", "structured"),
-    ("jit_of_partial", "structured"), ("declared", "structured"), ("lambda", "jacobian"),
-    ("partial_with_args", "jacobian")])
+    ("jit_of_partial", "structured"), ("declared", "structured"), ("lambda", "jaxpr"),
+    ("partial_with_args", "jaxpr")])
 def test_method_dispatch_survives_wrappers(wrapper, expected):
     """jax.jit(mlp.apply) and partial(mlp.apply) keep the structured path; a lambda says
-    nothing (generic path). Every form gives the same kernel."""
+    nothing about its model, so "auto" reads its jaxpr (dense weights: the "jaxpr"
+    method). Every form gives the same kernel."""
     fns = {
         "bound": MLP_MODEL.apply,
         "jit": jax.jit(MLP_MODEL.apply),
