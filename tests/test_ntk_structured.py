@@ -17,7 +17,12 @@ from jax.flatten_util import ravel_pytree
 
 from lplr_core import ntk
 from lplr_core.models import CNN, ResNetCNN
-from lplr_core.structured import jaxpr_ntk_flops, jaxpr_structure
+from lplr_core.structured import (
+    contraction_rules,
+    formless_fraction,
+    jaxpr_ntk_flops,
+    jaxpr_structure,
+)
 
 F64 = jnp.float64
 
@@ -102,14 +107,16 @@ def test_weight_as_left_operand_and_transposed_contraction():
 
 def test_tokens_use_both_contractions():
     """Per-sample positions (tokens): the "pairs" contraction (few tokens, wide layers) and
-    the "gram" one (many tokens, narrow layers) both match the reference."""
+    the "gram" one (many tokens, narrow layers: per-sample gradients from the backward
+    pass) both match the reference."""
     def fn(p, x):
         h = jnp.tanh(x @ p["w"])                 # (n, T, h)
         return jnp.sum(h @ p["v"], axis=(1, 2))
-    for tokens, width, hidden in [(2, 9, 8), (12, 2, 2)]:
+    for tokens, width, hidden, rule in [(2, 9, 8, "pairs"), (12, 2, 2, "gram")]:
         params = {"w": _normal(3, (width, hidden)), "v": _normal(4, (hidden, 1))}
         found = jaxpr_structure(fn, params, jnp.zeros((2, tokens, width), F64))
         assert {s.positions for s in found.sites} == {tokens}
+        assert contraction_rules(found, 5, 3)[1] == rule    # leaves sorted: v=0, w=1
         _check(fn, params, (tokens, width))
 
 
@@ -198,6 +205,37 @@ def test_conv_strides_dilation_padding_and_nchw_layout():
     assert found.structured == (0, 1, 2)
     assert sorted(s.kind for s in found.sites) == ["conv", "conv", "dot"]
     _check(conv_fn, params, (98,))
+
+
+@pytest.mark.parametrize("case", ["lhs_dilation", "strided"])
+def test_conv_pairs_contraction_from_patches(case):
+    """Few output positions, many channels: the kernel's block is contracted from the input
+    patches and output cotangents ("pairs"), through lhs/rhs dilation, asymmetric padding
+    and strides."""
+    if case == "lhs_dilation":
+        shape, kernel = (2, 3, 3), (8, 2, 3, 3)
+
+        def conv(z, k):   # 3x3 dilated to 5x5, padded to 7x6; kernel spans 7x5 -> 1x2
+            return jax.lax.conv_general_dilated(z, k, (1, 1), ((1, 1), (0, 1)),
+                                                lhs_dilation=(2, 2), rhs_dilation=(3, 2),
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW"))
+    else:
+        shape, kernel = (4, 7, 7), (64, 4, 3, 3)
+
+        def conv(z, k):   # stride 3, VALID: 2x2 output positions
+            return jax.lax.conv_general_dilated(z, k, (3, 3), "VALID",
+                                                dimension_numbers=("NCHW", "OIHW", "NCHW"))
+
+    def fn(p, x):
+        z = conv(x.reshape(x.shape[0], *shape), p["k"])
+        return jnp.tanh(z).sum(axis=(1, 2, 3))
+    params = {"k": _normal(18, kernel) / 4}
+    d = int(np.prod(shape))
+    found = jaxpr_structure(fn, params, jnp.zeros((2, d), F64))
+    assert [s.kind for s in found.sites] == ["conv"]
+    assert contraction_rules(found, 5, 3) == {0: "pairs"}
+    assert formless_fraction(found, params, 5, 3) == 1.0
+    _check(fn, params, (d,))
 
 
 def test_grouped_convolution_falls_back():
