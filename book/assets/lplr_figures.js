@@ -98,14 +98,14 @@
   }
   // Stacks the panels in one column when a column would be narrower than MIN_PANEL px;
   // returns the extra height the figure needs (0 when nothing moved).
-  function stackPanels(L, W, plotH) {
+  function stackPanels(L, W, plotH, force) {
     var ps = panels(L);
     if (ps.length < 2) return 0;
     var plotW = W - 60;
     var narrowest = Math.min.apply(null, ps.map(function (p) { return (p.xd[1] - p.xd[0]) * plotW; }));
     var columns = {};
     ps.forEach(function (p) { columns[p.xd[0].toFixed(3)] = true; });
-    if (Object.keys(columns).length < 2 || narrowest >= MIN_PANEL) return 0;
+    if (Object.keys(columns).length < 2 || (narrowest >= MIN_PANEL && !force)) return 0;
     // reading order: top row first, left to right
     ps.sort(function (a, b) { return (b.yd[1] - a.yd[1]) || (a.xd[0] - b.xd[0]); });
     var n = ps.length;
@@ -373,6 +373,31 @@
     return gd;
   }
 
+  // Drawn side-by-side panels narrower than MIN_PANEL px (the axis titles and tick labels
+  // took more room than the estimate before the draw): stacked, and drawn again.
+  function squeezed(gd) {
+    var fl = gd._fullLayout;
+    if (!fl) return false;
+    return Object.keys(fl).some(function (k) {
+      var ax = fl[k];
+      return /^xaxis\d*$/.test(k) && ax && ax._length && ax._length < MIN_PANEL
+        && ax.domain && ax.domain[1] - ax.domain[0] < 0.99;
+    });
+  }
+  function drawPhone(gd, data, L, config) {
+    return newPlot.call(Plotly, gd, data, L, config).then(function (g) {
+      if (g._lplrStacked || !squeezed(g)) return g;
+      var L2 = copy(L), m = L2.margin || {};
+      var grow = stackPanels(L2, g.clientWidth || window.innerWidth,
+                             L2.height - (m.t || 0) - (m.b || 0), true);
+      g._lplrStacked = true;
+      if (!grow && panels(L2).length < 2) return g;
+      L2.height = (L2.height || 450) + grow;
+      setHeight(g, L2.height + 'px', L2.height + 'px');
+      return newPlot.call(Plotly, g, g.data, L2, config);
+    });
+  }
+
   // ---- wiring -----------------------------------------------------------------------------------
   function configFor(config, phone) {
     var c = Object.assign({}, config);
@@ -396,7 +421,10 @@
     var L = phone ? phoneLayout(layout, W) : layout;
     if (phone && L.height !== ((layout && layout.height) || 450))   // stacked panels: taller
       setHeight(el, L.height + 'px', L.height + 'px');
-    return newPlot.call(this, el, data, L, configFor(config, phone)).then(function (g) {
+    el._lplrStacked = false;
+    var draw = phone ? drawPhone(el, data, L, configFor(config, phone))
+                     : newPlot.call(this, el, data, L, configFor(config, phone));
+    return draw.then(function (g) {
       watchTitle(g);
       return phone || collides(g) ? settle(g, 0) : g;
     });
@@ -435,9 +463,11 @@
     setHeight(gd, orig.height, orig.parentHeight);
     if (phone && L.height !== (base.height || 450)) setHeight(gd, L.height + 'px', L.height + 'px');
     gd._lplrFix = false;
+    gd._lplrStacked = false;
     // A fresh draw (plotly's own newPlot, not react: react's update of a slider after a
     // width change logged a rail of width -1).
-    newPlot.call(Plotly, gd, gd.data, L, configFor(orig.config, phone)).then(function (g) {
+    (phone ? drawPhone(gd, gd.data, L, configFor(orig.config, phone))
+           : newPlot.call(Plotly, gd, gd.data, L, configFor(orig.config, phone))).then(function (g) {
       watchTitle(g);
       return phone || collides(g) ? settle(g, 0) : g;
     });

@@ -639,3 +639,69 @@ def test_static_slider_moves(server, browser):
     after = plot.evaluate("d => d.data.map(t => t.visible)")
     context.close()
     assert before != after, "moving the slider changed nothing"
+
+
+# --- phone: every slider step's title inside its figure; no squeezed side-by-side panels ---
+# (added with the phone re-grid of book/assets/lplr_figures.js: a three-column figure is
+# stacked at 390 px, and a slider step that sets a longer, wrapped title stays inside.)
+
+MIN_PANEL_PX = 100.0   # the narrowest plot area a phone may show (lplr_figures.js: 110)
+
+_PHONE_STEPS_JS = r"""
+async () => {
+  const out = [];
+  const figs = [...document.querySelectorAll('.js-plotly-plot')];
+  const box = e => { const r = e.getBoundingClientRect();
+                     return {x0: r.left, y0: r.top, x1: r.right, y1: r.bottom, h: r.height}; };
+  const titleState = (gd, where) => {
+    const t = gd.querySelector('.g-gtitle text'), svg = gd.querySelector('.main-svg');
+    if (!t || !svg) return null;
+    const tb = box(t), fb = box(svg);
+    if (!tb.h) return null;
+    return {where, text: t.textContent.slice(0, 90),
+            out: Math.max(fb.y0 - tb.y0, tb.x1 - fb.x1, fb.x0 - tb.x0, 0)};
+  };
+  for (let i = 0; i < figs.length; i++) {
+    const gd = figs[i], fl = gd._fullLayout;
+    if (!fl) continue;
+    const panels = Object.keys(fl).filter(k => /^xaxis\d*$/.test(k) && fl[k] && fl[k]._length)
+      .map(k => ({axis: k, px: fl[k]._length}));
+    const titles = [titleState(gd, 'as drawn')];
+    const sliders = (gd.layout.sliders || []);
+    for (let s = 0; s < sliders.length; s++) {
+      const steps = sliders[s].steps || [];
+      for (let k = 0; k < steps.length; k++) {
+        const st = steps[k];
+        if (!st.method || st.method === 'skip') continue;
+        await window.Plotly[st.method](gd, ...(st.args || []));
+        await new Promise(r => setTimeout(r, 250));   // the title check after each draw
+        titles.push(titleState(gd, `slider ${s} step ${k}`));
+      }
+    }
+    out.push({index: i, id: gd.id, panels, titles: titles.filter(t => t)});
+  }
+  return out;
+}
+"""
+
+FIGURE_PAGES = [p for p in PAGES
+                if SITE.exists() and "plotly-graph-div" in (SITE / p).read_text(errors="ignore")]
+
+
+@pytest.mark.parametrize("page_path", FIGURE_PAGES or ["book/intro.html"])
+def test_phone_slider_titles_and_panel_widths(server, browser, page_path):
+    """At 390 px every slider step's title lies inside its figure, and no panel is squeezed."""
+    context = browser.new_context(viewport=VIEWPORTS["phone"], is_mobile=True, has_touch=True,
+                                  device_scale_factor=1)
+    page = context.new_page()
+    page.goto(f"{server}/{page_path}", wait_until="networkidle")
+    _wait_for_page(page, page_path)
+    page.wait_for_timeout(500)   # lplr_figures.js's measure-and-correct rounds
+    figures = page.evaluate(_PHONE_STEPS_JS)
+    context.close()
+    clipped = [(f["index"], t["where"], t["text"], round(t["out"], 1)) for f in figures
+               for t in f["titles"] if t["out"] > 1.5]
+    squeezed = [(f["index"], p["axis"], round(p["px"])) for f in figures for p in f["panels"]
+                if p["px"] < MIN_PANEL_PX]
+    assert not clipped, f"{page_path}: titles outside their figure at 390 px: {clipped}"
+    assert not squeezed, f"{page_path}: plot areas narrower than {MIN_PANEL_PX} px: {squeezed}"
