@@ -98,6 +98,14 @@
   }
   // Stacks the panels in one column when a column would be narrower than MIN_PANEL px;
   // returns the extra height the figure needs (0 when nothing moved).
+  // Traces placed in paper coordinates of their own (colour bars, pies) would not move with
+  // their panel: such figures keep their columns.
+  function stackable(data) {
+    return !(data || []).some(function (t) {
+      return t && (t.showscale !== false && /^(heatmap|contour|histogram2d|histogram2dcontour)$/
+        .test(t.type || '') || t.type === 'pie' || t.marker && t.marker.showscale);
+    });
+  }
   function stackPanels(L, W, plotH, force) {
     var ps = panels(L);
     if (ps.length < 2) return 0;
@@ -130,11 +138,12 @@
   }
 
   // ---- the phone layout before the first draw ------------------------------------------------
-  function phoneLayout(layout, W) {
+  function phoneLayout(layout, W, data) {
     var L = copy(layout) || {};
     var H = L.height || 450;
     var m0 = L.margin || {};
-    H += stackPanels(L, W, H - (m0.t === undefined ? 60 : m0.t) - (m0.b === undefined ? 60 : m0.b));
+    if (stackable(data))
+      H += stackPanels(L, W, H - (m0.t === undefined ? 60 : m0.t) - (m0.b === undefined ? 60 : m0.b));
     L.height = H;
     L.font = Object.assign({}, L.font, {size: TEXT_SIZE + 1});
     L.margin = Object.assign({}, L.margin, {l: 48, r: 12, pad: 0});
@@ -386,7 +395,7 @@
   }
   function drawPhone(gd, data, L, config) {
     return newPlot.call(Plotly, gd, data, L, config).then(function (g) {
-      if (g._lplrStacked || !squeezed(g)) return g;
+      if (g._lplrStacked || !squeezed(g) || !stackable(data)) return g;
       var L2 = copy(L), m = L2.margin || {};
       var grow = stackPanels(L2, g.clientWidth || window.innerWidth,
                              L2.height - (m.t || 0) - (m.b || 0), true);
@@ -418,7 +427,7 @@
     var W = el.clientWidth || window.innerWidth;
     el._lplrWidth = W;
     if (lastWidth === null) lastWidth = window.innerWidth;
-    var L = phone ? phoneLayout(layout, W) : layout;
+    var L = phone ? phoneLayout(layout, W, data) : layout;
     if (phone && L.height !== ((layout && layout.height) || 450))   // stacked panels: taller
       setHeight(el, L.height + 'px', L.height + 'px');
     el._lplrStacked = false;
@@ -458,7 +467,7 @@
     gd._lplrWidth = W;
     gd._lplrPhone = phone;
     gd._lplrTitleOffset = phone ? 6 : undefined;
-    var L = phone ? phoneLayout(base, W) : base;
+    var L = phone ? phoneLayout(base, W, gd.data) : base;
     delete L.width;
     setHeight(gd, orig.height, orig.parentHeight);
     if (phone && L.height !== (base.height || 450)) setHeight(gd, L.height + 'px', L.height + 'px');
