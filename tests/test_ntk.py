@@ -42,8 +42,8 @@ from lplr_core.ntk import (
 )
 
 ALL_ACTIVATIONS = ("relu", "tanh", "erf", "gelu", "softplus", "linear")
-METHODS = ("jacobian", "ntvp", "structured", "auto")
-GENERIC_METHODS = ("jacobian", "ntvp", "auto")
+METHODS = ("jacobian", "ntvp", "structured", "jaxpr", "auto")
+GENERIC_METHODS = ("jacobian", "ntvp", "jaxpr", "auto")
 
 
 # ---------------------------------------------------------------------------
@@ -767,7 +767,7 @@ def test_two_devices_are_visible():
     assert jax.device_count() == 2
 
 
-@pytest.mark.parametrize("method", ["jacobian", "ntvp", "structured"])   # auto = structured
+@pytest.mark.parametrize("method", ["jacobian", "ntvp", "structured", "jaxpr"])  # auto = structured
 @pytest.mark.parametrize("n1", [7, 8], ids=["n1odd", "n1even"])
 @pytest.mark.parametrize("with_x2", [False, True], ids=["x1", "x1x2"])
 def test_sharded_mlp_equals_unsharded(method, n1, with_x2):
