@@ -69,6 +69,7 @@ from lplr_core.viz.spectra import spectrum_figure, width_figure  # noqa: E402
 from lplr_core.viz.tables import Table, grid_table, table  # noqa: E402
 from lplr_core.viz.trajectory import (  # noqa: E402
     diagnostics_figure,
+    iterate_slider,
     rate_fit_figure,
     run_slider,
     suboptimality_figure,
@@ -80,7 +81,7 @@ __all__ = [
     "slider_figure",
     # domain figures and tables
     "Table", "certificate_figure", "certificate_slider", "diagnostics_figure",
-    "grid_table", "guarantee_figure", "path_length_figure", "rate_fit_figure",
+    "grid_table", "guarantee_figure", "iterate_slider", "path_length_figure", "rate_fit_figure",
     "regime_heatmap", "report_figure", "reports_table", "run_slider", "spectrum_figure",
     "suboptimality_figure", "table", "width_figure",
     # their modules
