@@ -641,19 +641,25 @@ def ntk_cost(apply_fn: Callable, params: PyTree, x1: ArrayLike, x2: ArrayLike | 
             "available": True,
         },
     }
-    structure = jaxpr_structure(apply_fn, params, x1)
     n_fwd = n1 if x2 is None else n1 + n2
-    leaves = jax.tree_util.tree_leaves(params)
-    fallback_size = sum(int(np.size(leaves[i])) for i in structure.fallback)
-    operands = sum(s.positions * (s.contract + s.features) for s in structure.sites)
-    costs["jaxpr"] = {
-        # One batched forward and backward pass of each distinct input set (the sites'
-        # operands recorded, the fallback leaves' per-sample gradients formed), then the
-        # contractions (jaxpr_ntk_flops).
-        "flops": 3 * forward * n_fwd + jaxpr_ntk_flops(structure, params, n1, n2),
-        "bytes": (n_fwd * (operands + fallback_size) + n1 * n2) * itemsize,
-        "available": True,
-    }
+    try:
+        structure = jaxpr_structure(apply_fn, params, x1)
+    except Exception:  # not traceable one sample at a time: the generic paths only
+        structure = None
+    if structure is None:
+        costs["jaxpr"] = {"flops": math.inf, "bytes": math.inf, "available": False}
+    else:
+        leaves = jax.tree_util.tree_leaves(params)
+        fallback_size = sum(int(np.size(leaves[i])) for i in structure.fallback)
+        operands = sum(s.positions * (s.contract + s.features) for s in structure.sites)
+        costs["jaxpr"] = {
+            # One batched forward and backward pass of each distinct input set (the
+            # sites' operands recorded, the fallback leaves' per-sample gradients
+            # formed), then the contractions (jaxpr_ntk_flops).
+            "flops": 3 * forward * n_fwd + jaxpr_ntk_flops(structure, params, n1, n2),
+            "bytes": (n_fwd * (operands + fallback_size) + n1 * n2) * itemsize,
+            "available": True,
+        }
     if found is not None and not isinstance(found, MLP):
         # One forward and one backward pass of each distinct input set, the patch
         # products (about one more forward pass), one Gram product of the (n, p) Jacobians.

@@ -155,6 +155,29 @@ def test_leaf_used_nonlinearly_falls_back_and_others_stay_structured():
     _check(fn, params, (3,))
 
 
+def test_leaf_inside_scan_or_remat_falls_back():
+    """A recurrent weight applied in a lax.scan, a layer under jax.checkpoint: those leaves
+    flow into primitives the reader does not open, so they take per-sample gradients."""
+    def fn(p, x):
+        def step(h, _):
+            return jnp.tanh(h @ p["r"]), None
+        h, _ = jax.lax.scan(step, jnp.tanh(x @ p["w"]), None, length=3)
+        h = jax.checkpoint(lambda h_, v: jnp.tanh(h_ @ v))(h, p["v"])
+        return h[:, 0]
+    params = {"r": _normal(19, (4, 4)) / 2, "v": _normal(21, (4, 2)), "w": _normal(20, (3, 4))}
+    found = jaxpr_structure(fn, params, jnp.zeros((2, 3), F64))
+    assert found.structured == (2,) and found.fallback == (0, 1)
+    assert "scan" in found.reasons[0]
+    _check(fn, params, (3,))
+
+
+def test_ntk_cost_reports_the_jaxpr_method():
+    params = mlp_init((5, 16, 16, 1))
+    x = _normal(41, (8, 5))
+    cost = ntk.ntk_cost(mlp_fn, params, x)["jaxpr"]
+    assert cost["available"] and np.isfinite(cost["flops"]) and cost["bytes"] > 0
+
+
 def test_unused_leaf_contributes_nothing():
     def fn(p, x):
         return jnp.tanh(x @ p["w"])[:, 0]
