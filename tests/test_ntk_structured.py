@@ -261,6 +261,24 @@ def test_conv_pairs_contraction_from_patches(case):
     _check(fn, params, (d,))
 
 
+@pytest.mark.parametrize("image", [1, 6], ids=["pairs", "gram"])
+def test_shared_conv_kernel_sums_its_sites(image):
+    """One kernel applied twice (a weight-tied conv block): both sites of one layout are
+    joined, by pairs (few positions) or by gram (more positions)."""
+    def fn(p, x):
+        z = x.reshape(x.shape[0], image, image, 3)
+        for _ in range(2):
+            z = jnp.tanh(jax.lax.conv_general_dilated(
+                z, p["k"], (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")))
+        return z.mean(axis=(1, 2)) @ p["v"]
+    params = {"k": _normal(22, (3, 3, 3, 3)) / 3, "v": _normal(23, (3,))}
+    d = image * image * 3
+    found = jaxpr_structure(fn, params, jnp.zeros((2, d), F64))
+    assert found.structured == (0, 1) and sum(s.leaf == 0 for s in found.sites) == 2
+    assert contraction_rules(found, 5, 3)[0] == ("pairs" if image == 1 else "gram")
+    _check(fn, params, (d,))
+
+
 def test_grouped_convolution_falls_back():
     def fn(p, x):
         z = x.reshape(x.shape[0], 5, 5, 2)
