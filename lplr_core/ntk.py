@@ -7,7 +7,7 @@ empirical NTK is
 
 .. math:: \Theta(X_1, X_2; \theta) = J_1 J_2^\top \in \mathbb R^{n_1 \times n_2}.
 
-Three ways to compute it (Novak, Sohl-Dickstein & Schoenholz 2022, "Fast
+Four ways to compute it (Novak, Sohl-Dickstein & Schoenholz 2022, "Fast
 Finite Width Neural Tangent Kernel", give the general cost analysis). Below,
 :math:`F` is the cost of one forward pass on one sample (about :math:`2p` for a
 dense network), :math:`b` the number of samples per Jacobian block, and for the
