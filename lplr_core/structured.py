@@ -56,7 +56,7 @@ import numpy as np
 from jax.extend.core import Literal, Var
 
 __all__ = ["Site", "JaxprStructure", "jaxpr_structure", "jaxpr_ntk", "jaxpr_ntk_flops",
-           "contraction_rules", "formless_fraction"]
+           "contraction_rules", "formless_fraction", "PAIRS_MAX_ENTRIES"]
 
 # Call-like primitives whose body is inlined when a parameter leaf flows into it.
 _CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr",
@@ -403,10 +403,18 @@ def _leaf_factors(structure, factors):
     return out
 
 
+#: Most entries of the (n1, n2, P, P) products the "pairs" contraction may hold (two of
+#: them are alive at once): past this, "gram" is used whatever its FLOPs.
+PAIRS_MAX_ENTRIES = 1 << 26
+
+
 def _rule(n1, n2, p, c, f):
-    """``"pairs"`` or ``"gram"``: the cheaper contraction for one leaf (FLOPs)."""
+    """``"pairs"`` or ``"gram"``: the cheaper contraction for one leaf (FLOPs), "gram"
+    when the pairs' products would exceed :data:`PAIRS_MAX_ENTRIES`."""
     gram = 2.0 * (n1 + n2) * p * c * f + 2.0 * n1 * n2 * c * f
     pairs = 2.0 * n1 * n2 * p * p * (c + f) + n1 * n2 * p * p
+    if p > 1 and n1 * n2 * p * p > PAIRS_MAX_ENTRIES:
+        return "gram"
     return "pairs" if pairs <= gram else "gram"
 
 

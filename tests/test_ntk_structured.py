@@ -120,6 +120,21 @@ def test_tokens_use_both_contractions():
         _check(fn, params, (tokens, width))
 
 
+def test_pairs_memory_cap_switches_to_gram():
+    """Many samples x many positions: the (n1, n2, P, P) products of "pairs" would exceed
+    PAIRS_MAX_ENTRIES, so "gram" is used even where its FLOPs are higher."""
+    from lplr_core.structured import PAIRS_MAX_ENTRIES
+
+    def fn(p, x):
+        return jnp.sum(jnp.tanh(x @ p["w"]), axis=(1, 2))
+    params = {"w": jnp.zeros((512, 512), F64)}
+    found = jaxpr_structure(fn, params, jnp.zeros((2, 4, 512), F64))
+    assert contraction_rules(found, 4, 4) == {0: "pairs"}
+    n = int(np.sqrt(PAIRS_MAX_ENTRIES / 4 ** 2)) + 1   # pairs still has fewer FLOPs here
+    assert 2.0 * n * n * 16 * 1024 < 2.0 * n * n * 512 * 512
+    assert contraction_rules(found, n, n) == {0: "gram"}
+
+
 def test_shared_weight_same_layout_sums_its_sites():
     """A square W used twice (h2 = tanh(h1 W)): both sites are summed, no fallback."""
     def fn(p, x):
