@@ -595,7 +595,8 @@ def check_network(apply_fn: Callable, params: Any, x: Any, y: Any, *,
         model can interpolate).
       radius: the region's radius :math:`r > 0`; default :math:`\max_t d_t`,
         the smallest ball around :math:`\theta_0` that holds the path.
-      ntk_method: ``"auto"``, ``"jacobian"``, ``"ntvp"`` or ``"structured"``
+      ntk_method: ``"auto"``, ``"jacobian"``, ``"ntvp"``, ``"jaxpr"`` (structured
+        derivatives read from any function's jaxpr) or ``"structured"``
         (:class:`~lplr_core.models.MLP` only).
       stable_from: first step :math:`t_0` of the stable regime, in
         ``[0, steps - 1]``; default ``steps // 10``.

@@ -79,7 +79,7 @@ try:  # the Literal type of the NTK methods (lplr_core.ntk defines it)
     from lplr_core.ntk import NTKMethod
 except ImportError:  # pragma: no cover - an older ntk
     from typing import Literal
-    NTKMethod = Literal["auto", "jacobian", "ntvp", "structured"]
+    NTKMethod = Literal["auto", "jacobian", "ntvp", "structured", "jaxpr"]
 
 __all__ = [
     "loss",
