@@ -94,13 +94,17 @@ def pytest_configure(config):
 # default, --loadscope-reorder, would put the files with the most tests first, leaving a few
 # long files with few tests, such as whole experiment re-runs, for the end: the critical path).
 # So the files that take longest are collected first (longest processing time first) and the
-# short ones fill the gaps. Estimated seconds on 2 cores with an empty compilation cache: a
-# scheduling hint only, never a test outcome; a file not listed counts FILE_SECONDS_PER_TEST
-# per test.
+# short ones fill the gaps. Estimated seconds on a quiet 2-core machine with an empty
+# compilation cache: the file_seconds of benchmarks/results/suite.json's run_2026_11_30 (a cold
+# `-n 2 --dist loadfile` run at load ~10) divided by 3, the ratio of that run's wall time to
+# a cold run at load 2-3. A scheduling hint only, never a test outcome; a file not listed
+# counts FILE_SECONDS_PER_TEST per test.
 FILE_SECONDS = {
-    "test_ntk.py": 150, "test_experiments.py": 90, "test_phase.py": 85, "test_training.py": 80,
-    "test_cnn_robustness.py": 65, "test_jax_native_ntk.py": 60, "test_check.py": 50,
-    "test_ball_search.py": 30, "test_install.py": 25, "test_nbval_binder.py": 15,
+    "test_ntk.py": 220, "test_jax_native_ntk.py": 140, "test_experiments.py": 86,
+    "test_training.py": 86, "test_phase.py": 62, "test_ntk_structured.py": 42,
+    "test_check.py": 36, "test_models.py": 34, "test_diagnostics.py": 30, "test_bounds.py": 23,
+    "test_cnn_robustness.py": 15, "test_ntk_generic.py": 14, "test_colab_cell.py": 12,
+    "test_install.py": 12, "test_bad_inputs.py": 11, "test_results_store.py": 11,
 }
 FILE_SECONDS_PER_TEST = 0.25
 
