@@ -907,6 +907,14 @@ class SweepResult:
                            float(self._params0_norm[s]), config)
 
 
+@lru_cache(maxsize=64)
+def _sweep_program(program):
+    """The batched (``vmap`` over runs) and jitted form of a cached training program, built
+    once per program so that a second sweep of the same shapes compiles nothing."""
+    return jax.jit(jax.vmap(program, in_axes=(0, None, None, 0, None, None, None),
+                            axis_name="runs"))
+
+
 def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
                            step_sizes: Any, steps: int, record_every: int = 1,
                            ntk_every: int | None = None, loss_star: float = 0.0,
@@ -955,12 +963,11 @@ def gradient_descent_sweep(apply_fn: Callable, params: Any, x: Any, y: Any, *,
     batch = n_seeds * n_sizes
     flat_params = jax.tree_util.tree_map(lambda a: jnp.repeat(a, n_sizes, axis=0), params)
     flat_sizes = jnp.tile(jnp.asarray(sizes, dtype), n_seeds)
-    run = jax.vmap(program, in_axes=(0, None, None, 0, None, None, None), axis_name="runs")
     n_dev = jax.device_count()
     sharded = (n_dev > 1) if shard is None else (check_bool("shard", shard) and n_dev > 1)
     args = (x, y.astype(dtype))
     tail = (jnp.asarray(loss_star, dtype), jnp.asarray(blowup, dtype), jax.random.PRNGKey(0))
-    compiled = jax.jit(run)
+    compiled = _sweep_program(program)
     if sharded:
         # Each device runs an equal slice of the batch (padded by repeating the last
         # run) with the same vmapped program; dispatch is asynchronous, so the devices
