@@ -101,7 +101,7 @@ def pytest_configure(config):
 FILE_SECONDS = {
     "test_training.py": 174, "test_ntk.py": 155, "test_jax_native_ntk.py": 118,
     "test_ntk_structured.py": 116, "test_experiments.py": 111, "test_phase.py": 109,
-    "test_check.py": 50, "test_models.py": 46, "test_bounds.py": 45, "test_widgets_lab.py": 32,
+    "test_check.py": 50, "test_models.py": 46, "test_bounds.py": 45,
     "test_results_store.py": 24, "test_diagnostics.py": 22, "test_tree_math.py": 18,
     "test_bad_inputs.py": 16, "test_jax_native_diagnostics.py": 16, "test_colab_cell.py": 16,
     "test_lqcr.py": 14, "test_install.py": 12, "test_cnn_robustness.py": 10,
