@@ -22,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 
 from jax_variants import assert_is_jax_array, assert_vmap_matches, variant, with_variants
 from lplr_core import ntk
+from ntk_reference import jacobian, reference_ntk
 from lplr_core.models import CNN, MLP, ResNetCNN, model_of
 
 F64 = jnp.float64
@@ -61,19 +62,6 @@ def _x(n, d, seed):
 
 def _stack(trees):
     return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *trees)
-
-
-def _jacobian(apply_fn, params, x):
-    """The explicit (n, p) Jacobian by jax.jacrev of the flattened-parameter function."""
-    flat, unravel = ravel_pytree(params)
-    return np.asarray(jax.jacrev(lambda th: apply_fn(unravel(th), x))(flat), np.float64)
-
-
-def reference_ntk(apply_fn, params, x1, x2=None):
-    """J1 J2^T in float64 NumPy."""
-    j1 = _jacobian(apply_fn, params, x1)
-    j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2)
-    return j1 @ j2.T
 
 
 def _close(got, want, rtol=1e-9):
@@ -393,7 +381,7 @@ def test_model_apply_eager_jit_vmap_grad(variant_name, name):
     assert_vmap_matches(apply_fn, (params, jnp.stack([x, -x])), (None, 0), rtol=1e-12)
     # grad in params equals the jacrev Jacobian's column sums; grad in x vs finite differences
     g_params = jax.grad(lambda p: jnp.sum(variant(apply_fn, variant_name)(p, x)))(params)
-    _close(ravel_pytree(g_params)[0], _jacobian(apply_fn, params, x).sum(0), rtol=1e-10)
+    _close(ravel_pytree(g_params)[0], jacobian(apply_fn, params, x).sum(0), rtol=1e-10)
     g_x = jax.grad(lambda a: jnp.sum(apply_fn(params, a)))(x)
     direction = np.asarray(jax.random.normal(jax.random.PRNGKey(21), x.shape, F64))
     eps = 1e-6

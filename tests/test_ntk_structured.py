@@ -16,6 +16,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from lplr_core import ntk
+from ntk_reference import reference_ntk
 from lplr_core.models import CNN, ResNetCNN
 from lplr_core.structured import (
     contraction_rules,
@@ -25,17 +26,6 @@ from lplr_core.structured import (
 )
 
 F64 = jnp.float64
-
-
-def _jacobian(apply_fn, params, x):
-    flat, unravel = ravel_pytree(params)
-    return np.asarray(jax.jacrev(lambda th: apply_fn(unravel(th), x))(flat), np.float64)
-
-
-def reference_ntk(apply_fn, params, x1, x2=None):
-    j1 = _jacobian(apply_fn, params, x1)
-    j2 = j1 if x2 is None else _jacobian(apply_fn, params, x2)
-    return j1 @ j2.T
 
 
 def _close(got, want, rtol=1e-10):
