@@ -47,26 +47,21 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from lab_server import CHROMIUM, chromium_or_skip, running_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "01_pl_gradient_descent.ipynb"
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 SCRATCH = "scratch/zz_broken_prose.ipynb"   # written by the fixture: the check must fail on it
 SHOTS = ROOT / "_build" / "jupyterlab"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-JUPYTER_LAB = Path(sys.executable).with_name("jupyter-lab")
 SERVER_START_S = 120      # JupyterLab's server answering /api/status
 OPEN_S = 180              # the notebook rendered in the page (2 busy cores: ~45 s seen)
 CLOSE_S = 60              # a notebook's tab closed and its kernel shut down
@@ -84,21 +79,6 @@ RAW_TEX = [r"\\(frac|lambda|mu|theta|eta|beta|nabla|sum|le|ge|min|max|mathbb|mat
 # Which slider each knob is: its description, as the panel labels it.
 KNOBS = {"width": re.compile(r"width", re.I), "step size": re.compile(r"η|eta|step", re.I),
          "radius": re.compile(r"radius|\br\b", re.I)}
-
-
-def _chromium_or_skip():
-    if not Path(CHROMIUM).exists():
-        message = ("Chromium not found (apt-get install chromium): the JupyterLab browser test "
-                   "did NOT run")
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _write_settings(folder: Path) -> None:
@@ -120,8 +100,8 @@ def _write_settings(folder: Path) -> None:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on a copy of the notebook: ``(base_url, folder)``."""
-    _chromium_or_skip()
-    assert JUPYTER_LAB.exists(), f"{JUPYTER_LAB} missing: JupyterLab is not installed in .venv"
+    chromium_or_skip("Chromium not found (apt-get install chromium): the JupyterLab browser "
+                     "test did NOT run")
     base = tmp_path_factory.mktemp("lab")
     (base / "notebooks").mkdir()
     for path in NOTEBOOKS:
@@ -134,39 +114,10 @@ def lab(tmp_path_factory):
                JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"), JUPYTER_CONFIG_DIR=config_dir,
                # The notebook's first cell finds the companion here, not by fetching it.
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    port = _free_port()
-    log = open(base / "server.log", "w")
-    server = subprocess.Popen(
-        [str(JUPYTER_LAB), "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
-         "--ServerApp.token=", "--ServerApp.password=", "--allow-root",
-         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={base}",
-         # window.jupyterapp: the prose test opens and closes notebooks with Lab's commands.
-         "--LabApp.expose_app_in_browser=True",
-         "--NotebookNotary.db_file=:memory:"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("JupyterLab did not start:\n"
-                                         + (base / "server.log").read_text()[-3000:])
-                time.sleep(0.5)
+    # window.jupyterapp: the prose test opens and closes notebooks with Lab's commands.
+    with running_lab(base, env, "--LabApp.expose_app_in_browser=True",
+                     start_seconds=SERVER_START_S) as url:
         yield url, base
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 # The rendered Markdown of every Markdown cell, maths removed (it is checked apart), and

@@ -16,21 +16,15 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from lab_server import CHROMIUM, chromium_or_skip, running_lab
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-JUPYTER_LAB = Path(sys.executable).with_name("jupyter-lab")
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 SHOTS = ROOT / "_build" / "jupyterlab"
@@ -62,21 +56,10 @@ _BAR = """(p) => { const fill = p.querySelector('.progress-bar');
   return {shown, pct, styled, text: p.innerText}; }"""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        message = "Chromium not found: the JupyterLab progress-bar test did NOT run"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    chromium_or_skip("Chromium not found: the JupyterLab progress-bar test did NOT run")
     pytest.importorskip("playwright")
-    assert JUPYTER_LAB.exists(), f"{JUPYTER_LAB} missing: JupyterLab is not installed"
     base = tmp_path_factory.mktemp("lab-progress")
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
@@ -91,37 +74,8 @@ def lab(tmp_path_factory):
                JUPYTERLAB_WORKSPACES_DIR=str(base / "workspaces"),
                JUPYTER_CONFIG_DIR=str(base / "config"),
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-    port = _free_port()
-    log = open(base / "server.log", "w")
-    server = subprocess.Popen(
-        [str(JUPYTER_LAB), "--no-browser", "--ip", "127.0.0.1", f"--port={port}",
-         "--ServerApp.token=", "--ServerApp.password=", "--allow-root",
-         "--ServerApp.port_retries=0", f"--ServerApp.root_dir={base}",
-         "--NotebookNotary.db_file=:memory:"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/status", timeout=2)
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("JupyterLab did not start:\n"
-                                         + (base / "server.log").read_text()[-3000:])
-                time.sleep(0.5)
+    with running_lab(base, env) as url:
         yield url
-    finally:
-        try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-        except ProcessLookupError:
-            pass
-        log.close()
 
 
 def test_progress_bar_moves_while_the_kernel_computes(lab):
