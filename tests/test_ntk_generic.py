@@ -27,9 +27,11 @@ def _reference(apply_fn, params, x1, x2=None):
     theta, unravel = ravel_pytree(params)
     theta = np.asarray(theta, np.float64)
 
+    # One compiled program (eager jacrev compiles each of its primitives on its own).
+    jacobian = jax.jit(jax.jacrev(lambda t, x_: apply_fn(unravel(t), x_)))
+
     def jac(x):
-        x = jnp.asarray(np.asarray(x, np.float64))
-        return np.asarray(jax.jacrev(lambda t: apply_fn(unravel(t), x))(jnp.asarray(theta)))
+        return np.asarray(jacobian(jnp.asarray(theta), jnp.asarray(np.asarray(x, np.float64))))
 
     j1 = jac(x1)
     j2 = j1 if x2 is None else jac(x2)
