@@ -1,21 +1,32 @@
 """The reference empirical NTK the NTK tests compare with: explicit Jacobians by
-``jax.jacrev`` of the flattened-parameter function, contracted in float64 NumPy."""
+``jax.jacrev``, flattened in parameter order (that of ``ravel_pytree``), contracted in
+float64 NumPy."""
 from __future__ import annotations
+
+import functools
 
 import jax
 import numpy as np
-from jax.flatten_util import ravel_pytree
+
+
+@functools.lru_cache(maxsize=None)
+def _jacobian_program(apply_fn):
+    # One compiled program per function (and shapes): run eagerly, jacrev dispatches (and,
+    # for every new shape, compiles) each of its primitives on its own, about a thousand
+    # small programs over the NTK test files.
+    return jax.jit(jax.jacrev(apply_fn))
 
 
 def jacobian(apply_fn, params, x):
-    """The explicit (n, p) Jacobian by jax.jacrev of the flattened-parameter function.
-
-    Compiled as one program: run eagerly, ``jacrev`` dispatches (and, for every new shape,
-    compiles) each of its primitives on its own, about a thousand small programs over the
-    NTK test files."""
-    flat, unravel = ravel_pytree(params)
-    jac = jax.jit(jax.jacrev(lambda th, x_: apply_fn(unravel(th), x_)))
-    return np.asarray(jac(flat, x), np.float64)
+    """The explicit (n, p) Jacobian of ``apply_fn(params, x)`` in ``params``, its columns in
+    the order of ``jax.flatten_util.ravel_pytree(params)`` (leaf by leaf, row-major)."""
+    try:
+        program = _jacobian_program(apply_fn)
+    except TypeError:   # an unhashable callable
+        program = jax.jit(jax.jacrev(apply_fn))
+    n = np.shape(x)[0]
+    blocks = jax.tree_util.tree_leaves(program(params, x))
+    return np.concatenate([np.asarray(b, np.float64).reshape(n, -1) for b in blocks], axis=1)
 
 
 def reference_ntk(apply_fn, params, x1, x2=None):

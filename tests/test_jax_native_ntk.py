@@ -130,7 +130,7 @@ def test_grad_of_trace_matches_a_jacrev_formula(name, method):
         return jnp.trace(ntk.empirical_ntk(apply_fn, p, xx, method=method, shard=False))
 
     g_params, g_x = jax.jit(jax.grad(trace, argnums=(0, 1)))(params, x)
-    want_params, want_x = jax.grad(trace_by_jacrev, argnums=(0, 1))(flat, x)
+    want_params, want_x = jax.jit(jax.grad(trace_by_jacrev, argnums=(0, 1)))(flat, x)
     assert_is_jax_array((g_params, g_x))
     _close(ravel_pytree(g_params)[0], want_params, rtol=1e-8)
     _close(g_x, want_x, rtol=1e-8)
