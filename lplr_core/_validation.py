@@ -201,17 +201,24 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
     if arr.ndim >= 1 and arr.shape[0] < min_rows:
         raise ValueError(
             f"{name} must have at least {min_rows} row(s); got shape {tuple(arr.shape)}")
-    if dtype is not None:
-        arr = jnp.asarray(arr, dtype=dtype)
-    elif kind != "f":
-        arr = jnp.asarray(arr, dtype=jnp.result_type(float))
+    target = dtype if dtype is not None else (jnp.result_type(float) if kind != "f" else None)
+    bad = 0
+    if isinstance(arr, np.ndarray):
+        # Host memory (NumPy, lists): convert and check it on the host, where the check costs
+        # no compiled program, then move it to the device once.
+        want = jax.dtypes.canonicalize_dtype(arr.dtype if target is None else target)
+        with np.errstate(over="ignore"):   # a float64 beyond float32's range becomes inf
+            host = np.asarray(arr, dtype=want)
+        if finite and host.size:
+            bad = int(host.size - np.count_nonzero(np.isfinite(host)))
+        arr = jnp.asarray(host)
     else:
-        arr = jnp.asarray(arr)
-    if finite and arr.size and is_concrete(arr):
-        with jax.ensure_compile_time_eval():  # concrete, even while an outer jit traces
-            bad = int(jnp.size(arr) - jnp.sum(jnp.isfinite(arr)))
-        if bad:
-            raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
+        arr = jnp.asarray(arr) if target is None else jnp.asarray(arr, dtype=target)
+        if finite and arr.size and is_concrete(arr):
+            with jax.ensure_compile_time_eval():  # concrete, even while an outer jit traces
+                bad = int(_count_nonfinite(arr))
+    if bad:
+        raise ValueError(f"{name} must contain only finite values; got {bad} NaN/inf entries")
     return arr
 
 
@@ -241,6 +248,11 @@ def check_same_features(name_a: str, a: Any, name_b: str, b: Any) -> None:
         raise ValueError(
             f"{name_a} and {name_b} must have the same feature dimension; "
             f"got {tuple(a.shape[1:])} and {tuple(b.shape[1:])}")
+
+
+@jax.jit
+def _count_nonfinite(arr):
+    return jnp.size(arr) - jnp.sum(jnp.isfinite(arr))
 
 
 @jax.jit
