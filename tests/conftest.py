@@ -101,17 +101,18 @@ def pytest_configure(config):
 # default, --loadscope-reorder, would put the files with the most tests first, leaving a few
 # long files with few tests, such as whole experiment re-runs, for the end: the critical path).
 # So the files that take longest are collected first (longest processing time first) and the
-# short ones fill the gaps. Estimated seconds with an empty compilation cache: the
-# file_seconds of benchmarks/results/suite.json's run_2026_11_30b (a cold `-n 2 --dist loadfile`
-# run, load 2.5-6.5 on 2 cores; each file's share of its worker's time). A scheduling hint
+# short ones fill the gaps. Estimated seconds with an empty compilation cache: each file's share
+# of its worker's time in a cold `-n 2 --dist loadfile` run on 2 idle cores (2026-11-30, with
+# the XLA flags above; `--durations=0`, summed per file). A scheduling hint
 # only, never a test outcome; a file not listed counts FILE_SECONDS_PER_TEST per test.
 FILE_SECONDS = {
-    "test_training.py": 174, "test_ntk.py": 155, "test_jax_native_ntk.py": 118,
-    "test_ntk_structured.py": 116, "test_experiments.py": 111, "test_phase.py": 109,
-    "test_check.py": 50, "test_models.py": 46, "test_bounds.py": 45,
-    "test_results_store.py": 24, "test_diagnostics.py": 22, "test_tree_math.py": 18,
-    "test_bad_inputs.py": 16, "test_jax_native_diagnostics.py": 16, "test_colab_cell.py": 16,
-    "test_lqcr.py": 14, "test_install.py": 12, "test_cnn_robustness.py": 10,
+    "test_ntk.py": 97, "test_jax_native_ntk.py": 82, "test_training.py": 40,
+    "test_ntk_structured.py": 30, "test_experiments.py": 29, "test_bounds.py": 27,
+    "test_phase.py": 24, "test_check.py": 20, "test_results_store.py": 18,
+    "test_colab_cell.py": 15, "test_models.py": 14, "test_diagnostics.py": 14,
+    "test_install.py": 12, "test_bad_inputs.py": 11, "test_nbval_binder.py": 10,
+    "test_lqcr.py": 10, "test_jax_native_diagnostics.py": 10, "test_bench_widgets.py": 9,
+    "test_viz_trajectory.py": 8, "test_sweep_compiles_once.py": 8,
 }
 FILE_SECONDS_PER_TEST = 0.25
 
