@@ -18,6 +18,7 @@ not at the sharding; the sharding tests compare ``shard=True``/``None`` with it.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
@@ -67,11 +68,21 @@ def _flatten(params):
     return flat, unravel
 
 
+@functools.lru_cache(maxsize=None)
+def _jacfwd_program(apply_fn):
+    # One compiled program per function and shapes (a closure built per call compiled anew
+    # every time).
+    return jax.jit(jax.jacfwd(apply_fn))
+
+
 def ref_jacobian(apply_fn, params, x):
-    """Full Jacobian (n, p) of the flattened-parameter function, forward mode, float64."""
-    flat, unravel = _flatten(params)
+    """Full Jacobian (n, p) of the flattened-parameter function, forward mode, float64: the
+    parameters' leaves as float64 arrays, the columns leaf by leaf, each leaf row-major (the
+    order of :func:`_flatten`)."""
+    params = jax.tree_util.tree_map(lambda leaf: np.asarray(leaf, np.float64), params)
     x = np.asarray(x, np.float64)
-    return np.asarray(jax.jit(jax.jacfwd(lambda th: apply_fn(unravel(th), x)))(flat))
+    blocks = jax.tree_util.tree_leaves(_jacfwd_program(apply_fn)(params, x))
+    return np.concatenate([np.asarray(b).reshape(x.shape[0], -1) for b in blocks], axis=1)
 
 
 def ref_ntk(apply_fn, params, x1, x2=None):
