@@ -205,13 +205,14 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
     bad = 0
     if isinstance(arr, np.ndarray):
         # Host memory (NumPy, lists): convert and check it on the host, where the check costs
-        # no compiled program, then move it to the device once.
+        # no compiled program, then copy it to the device once (device_put compiles nothing;
+        # jnp.asarray compiles a copy program for every new shape).
         want = jax.dtypes.canonicalize_dtype(arr.dtype if target is None else target)
         with np.errstate(over="ignore"):   # a float64 beyond float32's range becomes inf
             host = np.asarray(arr, dtype=want)
         if finite and host.size:
             bad = int(host.size - np.count_nonzero(np.isfinite(host)))
-        arr = jnp.asarray(host)
+        arr = jax.device_put(host, may_alias=False)
     else:
         arr = jnp.asarray(arr) if target is None else jnp.asarray(arr, dtype=target)
         if finite and arr.size and is_concrete(arr):
