@@ -254,3 +254,23 @@ def fast_cnn_robustness(hide_full_fashion, tmp_path_factory):
         return results, calls
 
     return shared_by_workers(tmp_path_factory, "fast-cnn-robustness", compute)
+
+
+# A program compiled by XLA, or one read back from the persistent compilation cache (the
+# suite's cache may already hold it): either means XLA was asked, not a program reused in memory.
+COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration",
+                  "/jax/compilation_cache/cache_retrieval_time_sec")
+
+
+@pytest.fixture
+def compile_events():
+    """The names of the compile events (:data:`COMPILE_EVENTS`) JAX reports during a test."""
+    events = []
+
+    def listener(event, duration, **kwargs):
+        if event in COMPILE_EVENTS:
+            events.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    yield events
+    jax.monitoring.unregister_event_duration_listener(listener)

@@ -8,23 +8,6 @@ import pytest
 
 from lplr_core._validation import check_array
 
-# A compiled program, or one loaded from the persistent cache: either means XLA was asked.
-COMPILE_EVENTS = ("/jax/core/compile/backend_compile_duration",
-                  "/jax/compilation_cache/cache_retrieval_time_sec")
-
-
-@pytest.fixture
-def compile_events():
-    events = []
-
-    def listener(event, duration, **kwargs):
-        if event in COMPILE_EVENTS:
-            events.append(event)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    yield events
-    jax.monitoring.unregister_event_duration_listener(listener)
-
 
 @pytest.mark.parametrize("value", [
     np.arange(7 * 13, dtype=np.float64).reshape(7, 13) / 3,
