@@ -20,12 +20,8 @@ def _jacobian_program(apply_fn):
 def jacobian(apply_fn, params, x):
     """The explicit (n, p) Jacobian of ``apply_fn(params, x)`` in ``params``, its columns in
     the order of ``jax.flatten_util.ravel_pytree(params)`` (leaf by leaf, row-major)."""
-    try:
-        program = _jacobian_program(apply_fn)
-    except TypeError:   # an unhashable callable
-        program = jax.jit(jax.jacrev(apply_fn))
     n = np.shape(x)[0]
-    blocks = jax.tree_util.tree_leaves(program(params, x))
+    blocks = jax.tree_util.tree_leaves(_jacobian_program(apply_fn)(params, x))
     return np.concatenate([np.asarray(b, np.float64).reshape(n, -1) for b in blocks], axis=1)
 
 

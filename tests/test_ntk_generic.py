@@ -15,27 +15,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.flatten_util import ravel_pytree
 
 import lplr_core.ntk as ntk_module
 from lplr_core.models import CNN, MLP
 from lplr_core.ntk import empirical_ntk
+from ntk_reference import reference_ntk
 
 
 def _reference(apply_fn, params, x1, x2=None):
-    """J1 J2ᵀ with J from jax.jacrev of the flattened-parameter function, float64, NumPy product."""
-    theta, unravel = ravel_pytree(params)
-    theta = np.asarray(theta, np.float64)
-
-    # One compiled program (eager jacrev compiles each of its primitives on its own).
-    jacobian = jax.jit(jax.jacrev(lambda t, x_: apply_fn(unravel(t), x_)))
-
-    def jac(x):
-        return np.asarray(jacobian(jnp.asarray(theta), jnp.asarray(np.asarray(x, np.float64))))
-
-    j1 = jac(x1)
-    j2 = j1 if x2 is None else jac(x2)
-    return j1 @ j2.T
+    """J1 J2ᵀ from jax.jacrev Jacobians (tests/ntk_reference.py) of the float64 parameters
+    and inputs, NumPy product."""
+    params = jax.tree_util.tree_map(lambda leaf: np.asarray(leaf, np.float64), params)
+    x2 = None if x2 is None else np.asarray(x2, np.float64)
+    return reference_ntk(apply_fn, params, np.asarray(x1, np.float64), x2)
 
 
 def _rel(got, want):
